@@ -1,0 +1,46 @@
+import { brokerCommand, brokerUsage } from './broker/command.js';
+import { startCommand, startUsage } from './cli/start.js';
+import { UsageError } from './cli/usage.js';
+import { consumeCommand, consumeUsage } from './console/consume.js';
+import { produceCommand, produceUsage } from './console/produce.js';
+import { topicsCommand, topicsUsage } from './console/topics.js';
+import { registryCommand, registryUsage } from './registry/command.js';
+
+/** Each command module exports `<name>Command(argv)` and its usage lines; this file only dispatches. */
+const commands: Record<string, { run: (argv: string[]) => Promise<unknown>; usage: string }> = {
+  start: { run: startCommand, usage: startUsage },
+  broker: { run: (argv) => brokerCommand(argv), usage: brokerUsage },
+  registry: { run: (argv) => registryCommand(argv), usage: registryUsage },
+  topics: { run: topicsCommand, usage: topicsUsage },
+  produce: { run: produceCommand, usage: produceUsage },
+  consume: { run: consumeCommand, usage: consumeUsage },
+};
+
+const USAGE = `Usage: sluice <command> [options]
+
+Commands:
+${Object.values(commands)
+  .map((c) => c.usage)
+  .join('\n')}
+  help                  this text
+
+Exit codes: 0 success, 1 failure, 2 usage error.`;
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command "${name}"`);
+  await command.run(rest);
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  const usage =
+    err instanceof UsageError || String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS');
+  process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (usage) process.stderr.write(`${USAGE}\n`);
+  process.exit(usage ? 2 : 1);
+});

@@ -1,0 +1,53 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/** The catalogue shipped with the checkout: engine/ from source, dist/engine/ when compiled. */
+const shippedCatalogue = ['../schemas', '../../schemas']
+  .map((rel) => new URL(rel, import.meta.url).pathname)
+  .find((d) => existsSync(join(d, 'catalogue.json')));
+
+/** A boolean from text settings (env vars, `--override k=v`): true/1 and false/0/empty. */
+export const flag = z.preprocess(
+  (v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' || v === '' ? false : v),
+  z.boolean(),
+);
+
+/**
+ * Every environment variable Sluice reads, in one place, with the defaults that run the
+ * embedded pipeline. README.md lists them; read once with `config()`.
+ */
+const schema = z.object({
+  KAFKA_BROKERS: z.string().default('127.0.0.1:9092'),
+  KAFKA_CLIENT_ID: z.string().default('sluice'),
+  KAFKA_SSL: flag.default(false),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  SCHEMA_REGISTRY_URL: z.string().url().default('http://127.0.0.1:8081'),
+  SLUICE_DATA_DIR: z.string().default('.sluice'),
+  SLUICE_BROKER_LISTEN: z.string().default('127.0.0.1:9092'),
+  SLUICE_REGISTRY_LISTEN: z.string().default('127.0.0.1:8081'),
+  SLUICE_CATALOGUE_DIR: z.string().default(shippedCatalogue ?? 'schemas'),
+  SLUICE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type SluiceConfig = z.infer<typeof schema> & { brokers: string[] };
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): SluiceConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  const brokers = parsed.data.KAFKA_BROKERS.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return { ...parsed.data, brokers };
+}
+
+let cached: SluiceConfig | null = null;
+export function config(): SluiceConfig {
+  cached ??= loadConfig();
+  return cached;
+}

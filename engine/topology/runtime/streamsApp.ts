@@ -1,0 +1,547 @@
+import { join } from 'node:path';
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { SluiceError } from '../../errors.js';
+import { createLogger } from '../../observability/logger.js';
+import { type TopologyMetrics, topologyMetrics } from '../../observability/metrics.js';
+import { ChangeLoggingKeyValueStore, ChangeLoggingWindowStore } from '../../state/changelogging.js';
+import { LmdbKeyValueStore, LmdbWindowStore } from '../../state/lmdb.js';
+import { MemoryKeyValueStore, MemoryWindowStore } from '../../state/memory.js';
+import type { KeyValueStore, WindowStore } from '../../state/types.js';
+import type { RawRecord, SourcePosition, TaskIO } from '../contracts.js';
+import { Task } from '../task.js';
+import type { Topology } from '../topology.js';
+import { CopartitionedAssigner } from './copartitionedAssigner.js';
+import { restorePartitions } from './restore.js';
+import { TaskState } from './taskState.js';
+
+export type ProcessingGuarantee = 'exactly_once' | 'at_least_once';
+
+export interface DeadLetterFailure {
+  kind: 'deserialization' | 'processing' | 'late' | 'invalid';
+  position: SourcePosition | null;
+  raw: RawRecord | null;
+  error: Error;
+}
+
+export interface StreamsAppOptions {
+  applicationId: string;
+  kafka: Kafka;
+  topology: Topology;
+  /** `exactly_once` (default): outputs, changelogs and offsets in one transaction per commit. */
+  processingGuarantee?: ProcessingGuarantee;
+  /** Where lmdb stores live: `<stateDir>/<applicationId>/<task>/<store>`. */
+  stateDir?: string;
+  /** Longest time between commits inside a long fetched batch (default 100 ms, as Kafka Streams under EOS). */
+  commitIntervalMs?: number;
+  /** `dead-letter` (default): bad records go to `<topic>.dlq` and processing goes on; `fail`: the app stops. */
+  deadLetterPolicy?: 'dead-letter' | 'fail';
+  /** Encodes a dead letter; the default keeps the original bytes and puts the error in headers. */
+  deadLetterEncoder?: (failure: DeadLetterFailure) => RawRecord;
+  /** Partitions of topics this app creates (repartition, dead-letter); default: the largest source topic's. */
+  internalPartitions?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  logger?: Logger;
+  metrics?: TopologyMetrics;
+}
+
+/**
+ * Runs a topology on Kafka, as a Kafka Streams instance does: one consumer group named by
+ * the application id; one task per partition of each sub-topology (partition p of every
+ * co-partitioned input in the same task, by the co-partitioned assignor); state restored from
+ * compacted changelog topics when a task starts; and, under exactly-once, one transactional
+ * producer per task (transactional.id `<app>-<task>`, so a task moving to another instance
+ * fences the old owner) committing outputs, changelog records and input offsets together.
+ */
+export class StreamsApp {
+  private readonly log: Logger;
+  private readonly metrics: TopologyMetrics;
+  private readonly guarantee: ProcessingGuarantee;
+  private readonly commitIntervalMs: number;
+  private consumer: Consumer | null = null;
+  private sharedProducer: Producer | null = null;
+  private tasks = new Map<string, TaskState>();
+  private creating = new Map<string, Promise<TaskState>>();
+  private topicToSubtopology = new Map<string, number>();
+  private dlqTopics = new Set<string>();
+  private punctuator: NodeJS.Timeout | null = null;
+  private failure: Error | null = null;
+  private stopping = false;
+
+  private constructor(private readonly opts: StreamsAppOptions) {
+    this.log = (opts.logger ?? createLogger('topology')).child({ topology: opts.applicationId });
+    this.metrics = opts.metrics ?? topologyMetrics();
+    this.guarantee = opts.processingGuarantee ?? 'exactly_once';
+    this.commitIntervalMs = opts.commitIntervalMs ?? 100;
+  }
+
+  static async start(opts: StreamsAppOptions): Promise<StreamsApp> {
+    const app = new StreamsApp(opts);
+    await app.run();
+    return app;
+  }
+
+  get applicationId(): string {
+    return this.opts.applicationId;
+  }
+
+  /**
+   * Why the app stopped processing on its own; null while it runs. Under `deadLetterPolicy:
+   * 'fail'` the SluiceError `SLUICE_TOPOLOGY_RECORD_FAILED` of the first bad record (its cause
+   * is the record's error); otherwise the consumer's fatal error. `close()` is still needed.
+   */
+  get error(): Error | null {
+    return this.failure;
+  }
+
+  private fullName(spec: { topic: string; internal: boolean }): string {
+    return spec.internal ? this.opts.topology.internalTopicName(this.applicationId, spec.topic) : spec.topic;
+  }
+
+  private changelogTopic(changelogName: string): string {
+    return this.opts.topology.internalTopicName(this.applicationId, changelogName);
+  }
+
+  /** Checks inputs exist and are co-partitioned; creates repartition, changelog and dead-letter topics. */
+  private async prepareTopics(): Promise<void> {
+    const admin = this.opts.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const subs = this.opts.topology.subtopologies;
+      const external = [
+        ...new Set(subs.flatMap((s) => s.sources.filter((t) => !t.internal).map((t) => t.topic))),
+      ];
+      const missing = external.filter((t) => !existing.has(t));
+      if (missing.length > 0) {
+        throw new SluiceError(
+          'SLUICE_TOPOLOGY_MISSING_TOPIC',
+          `input topics do not exist: ${missing.join(', ')}`,
+        );
+      }
+      const meta = await admin.fetchTopicMetadata({ topics: external });
+      const partitions = new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+      const internalPartitions = this.opts.internalPartitions ?? Math.max(1, ...partitions.values());
+      for (const s of subs) {
+        for (const group of s.copartitionGroups) {
+          const counts = group.map((t) => partitions.get(t) ?? internalPartitions);
+          if (new Set(counts).size > 1) {
+            throw new SluiceError(
+              'SLUICE_TOPOLOGY_NOT_COPARTITIONED',
+              `topics joined together must have the same number of partitions: ${group.map((t, i) => `${t} (${counts[i]})`).join(', ')}`,
+            );
+          }
+        }
+      }
+      const create: {
+        topic: string;
+        numPartitions: number;
+        configEntries?: { name: string; value: string }[];
+      }[] = [];
+      for (const s of subs) {
+        const taskCount = Math.max(
+          ...s.sources.map((t) =>
+            t.internal ? internalPartitions : (partitions.get(t.topic) ?? internalPartitions),
+          ),
+        );
+        for (const t of [...s.sources, ...s.sinks].filter((x) => x.internal)) {
+          create.push({ topic: this.fullName(t), numPartitions: internalPartitions });
+        }
+        for (const st of s.stores.filter((h) => h.spec.changelog)) {
+          create.push({
+            topic: this.changelogTopic(st.changelogTopic),
+            numPartitions: taskCount,
+            configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+          });
+        }
+        for (const t of s.sources) this.topicToSubtopology.set(this.fullName(t), s.id);
+      }
+      for (const t of external) {
+        this.dlqTopics.add(`${t}.dlq`);
+        create.push({ topic: `${t}.dlq`, numPartitions: partitions.get(t) ?? 1 });
+      }
+      // Failures on internal topics (repartition) have no external source to name theirs after.
+      create.push({ topic: `${this.applicationId}.dlq`, numPartitions: 1 });
+      const toCreate = [...new Map(create.map((c) => [c.topic, c])).values()].filter(
+        (c) => !existing.has(c.topic),
+      );
+      if (toCreate.length > 0) await admin.createTopics({ topics: toCreate, waitForLeaders: true });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async run(): Promise<void> {
+    await this.prepareTopics();
+    const { kafka } = this.opts;
+    if (this.guarantee === 'at_least_once') {
+      this.sharedProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await this.sharedProducer.connect();
+    }
+    const consumer = kafka.consumer({
+      groupId: this.applicationId,
+      partitionAssigners: [CopartitionedAssigner],
+      readUncommitted: false,
+      sessionTimeout: this.opts.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: this.opts.heartbeatIntervalMs ?? 1000,
+      maxWaitTimeInMs: 100,
+      maxBytesPerPartition: 2 << 20,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.metrics.rebalances.inc({ application: this.applicationId });
+      const assigned = new Set<string>();
+      for (const [topic, parts] of Object.entries(payload.memberAssignment)) {
+        const sub = this.topicToSubtopology.get(topic);
+        if (sub !== undefined) for (const p of parts) assigned.add(`${sub}_${p}`);
+      }
+      for (const [id, ts] of this.tasks) {
+        if (!assigned.has(id)) void this.dropTask(ts, 'revoked');
+      }
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) return;
+      this.failure ??= payload.error;
+      this.log.error({ err: this.failure }, 'processing stopped');
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...this.topicToSubtopology.keys()], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.punctuator = setInterval(() => this.punctuateAll(), 100);
+    this.punctuator.unref();
+  }
+
+  private stores(sub: number, taskId: string, state: () => TaskState) {
+    const handles = this.opts.topology.subtopologies.find((s) => s.id === sub)!.stores;
+    const out = new Map<
+      string,
+      {
+        store: KeyValueStore | WindowStore;
+        close(): void;
+        restore?: (k: Buffer | null, v: Buffer | null) => void;
+        /** Full name of the store's changelog topic, when it has one. */
+        changelog?: string;
+      }
+    >();
+    for (const h of handles) {
+      const dir = join(this.opts.stateDir ?? '.sluice/state', this.applicationId, taskId);
+      let inner: KeyValueStore | WindowStore;
+      if (h.spec.type === 'keyValue') {
+        inner =
+          h.spec.kind === 'lmdb'
+            ? LmdbKeyValueStore.open(dir, h.spec.name, { fresh: true })
+            : new MemoryKeyValueStore(h.spec.name);
+      } else {
+        inner =
+          h.spec.kind === 'lmdb'
+            ? LmdbWindowStore.open(dir, h.spec.name, { fresh: true })
+            : new MemoryWindowStore(h.spec.name);
+      }
+      if (!h.spec.changelog) {
+        out.set(h.spec.name, { store: inner, close: () => inner.close() });
+        continue;
+      }
+      const onChange = (c: { key: Buffer; value: Buffer | null }) => state().change(h.spec.name, c);
+      const wrapped =
+        h.spec.type === 'keyValue'
+          ? new ChangeLoggingKeyValueStore(inner as KeyValueStore, onChange)
+          : new ChangeLoggingWindowStore(inner as WindowStore, onChange);
+      out.set(h.spec.name, {
+        store: wrapped,
+        close: () => wrapped.close(),
+        changelog: this.changelogTopic(h.changelogTopic),
+        restore: (key, value) => {
+          if (key) wrapped.restore([{ key, value }]);
+        },
+      });
+    }
+    return out;
+  }
+
+  /** Creates a task: its producer first (fencing a previous owner), then its state from the changelogs. */
+  private ensureTask(sub: number, partition: number): Promise<TaskState> {
+    const id = `${sub}_${partition}`;
+    const known = this.tasks.get(id);
+    if (known) return Promise.resolve(known);
+    let p = this.creating.get(id);
+    if (!p) {
+      p = this.createTask(sub, partition, id).finally(() => this.creating.delete(id));
+      this.creating.set(id, p);
+    }
+    return p;
+  }
+
+  private async createTask(sub: number, partition: number, id: string): Promise<TaskState> {
+    let producer: Producer | null = null;
+    if (this.guarantee === 'exactly_once') {
+      producer = this.opts.kafka.producer({
+        transactionalId: `${this.applicationId}-${id}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      await producer.connect();
+    }
+    let state: TaskState | null = null;
+    const stores = this.stores(sub, id, () => state!);
+    const io: TaskIO = {
+      send: (topic, record, p) => state!.send(topic, record, p),
+      deadLetter: (failure) => this.deadLetter(state!, failure),
+      changelog: (store, change) => state!.change(store, change),
+      now: () => Date.now(),
+    };
+    const task = new Task({
+      topology: this.opts.topology,
+      subtopology: sub,
+      partition,
+      applicationId: this.applicationId,
+      stores: new Map([...stores].map(([name, s]) => [name, s.store])),
+      io,
+    });
+    state = new TaskState(id, sub, partition, task, stores, producer);
+    const handles = this.opts.topology.subtopologies
+      .find((s) => s.id === sub)!
+      .stores.filter((h) => h.spec.changelog);
+    const restored = await restorePartitions(
+      this.opts.kafka,
+      this.applicationId,
+      handles.map((h) => ({
+        topic: this.changelogTopic(h.changelogTopic),
+        partition,
+        onRecord: (key, value) => {
+          stores.get(h.spec.name)!.restore?.(key, value);
+          this.metrics.restoredRecords.inc({ application: this.applicationId, store: h.spec.name });
+        },
+      })),
+      this.log,
+    );
+    state.reset();
+    this.tasks.set(id, state);
+    this.log.info({ task: id, restored }, 'task started');
+    return state;
+  }
+
+  /** Drops a task without committing: its uncommitted work is redone by whoever owns it next. */
+  private async dropTask(ts: TaskState, why: string): Promise<void> {
+    this.tasks.delete(ts.id);
+    await ts.exclusive(async () => {
+      ts.task.close();
+      for (const s of ts.stores.values()) s.close();
+      await ts.producer?.disconnect().catch(() => {});
+    });
+    this.log.info({ task: ts.id, why }, 'task closed');
+  }
+
+  private deadLetter(ts: TaskState, failure: DeadLetterFailure): void {
+    const source = failure.position?.topic ?? 'unknown';
+    if (failure.kind === 'late')
+      this.metrics.lateRecords.inc({ application: this.applicationId, topic: source });
+    this.metrics.deadLetters.inc({ application: this.applicationId, topic: source, kind: failure.kind });
+    if (this.opts.deadLetterPolicy === 'fail') {
+      // Kept here: kafkajs's crash event carries a wrapper whose cause is the record's error.
+      this.failure ??= new SluiceError(
+        'SLUICE_TOPOLOGY_RECORD_FAILED',
+        `${failure.kind} failure at ${source}: ${failure.error.message}`,
+        { cause: failure.error },
+      );
+      throw this.failure;
+    }
+    const record = this.opts.deadLetterEncoder
+      ? this.opts.deadLetterEncoder(failure)
+      : defaultDeadLetter(failure);
+    const dlq = `${source}.dlq`;
+    ts.send(this.dlqTopics.has(dlq) ? dlq : `${this.applicationId}.dlq`, record);
+    this.log.warn(
+      { task: ts.id, kind: failure.kind, ...failure.position, error: failure.error.message },
+      'record sent to the dead-letter topic',
+    );
+  }
+
+  private async onBatch({
+    batch,
+    heartbeat,
+    isRunning,
+    isStale,
+    resolveOffset,
+  }: EachBatchPayload): Promise<void> {
+    if (this.failure) throw this.failure;
+    const sub = this.topicToSubtopology.get(batch.topic);
+    if (sub === undefined || batch.messages.length === 0) return;
+    const ts = await this.ensureTask(sub, batch.partition);
+    const started = process.hrtime.bigint();
+    await ts.exclusive(async () => {
+      let lastCommit = Date.now();
+      let lastBeat = Date.now();
+      for (const m of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        const raw: RawRecord = {
+          key: m.key,
+          value: m.value,
+          timestamp: Number(m.timestamp),
+          headers: toBufferHeaders(m.headers),
+        };
+        const position = { topic: batch.topic, partition: batch.partition, offset: m.offset };
+        const done = ts.task.process(batch.topic, raw, position);
+        // A slow async operator must not starve the group heartbeat (no rebalance storm).
+        await withHeartbeats(done, heartbeat);
+        ts.consumed(batch.topic, Number(m.offset));
+        resolveOffset(m.offset);
+        this.metrics.recordsIn.inc({ application: this.applicationId, topic: batch.topic });
+        const now = Date.now();
+        if (now - lastBeat > 1000) {
+          await heartbeat();
+          lastBeat = now;
+        }
+        if (now - lastCommit >= this.commitIntervalMs) {
+          await this.commit(ts);
+          lastCommit = Date.now();
+        }
+      }
+      await this.commit(ts);
+      this.metrics.consumerLag.set(
+        { application: this.applicationId, topic: batch.topic, partition: String(batch.partition) },
+        Number(batch.offsetLag()),
+      );
+    });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.metrics.processSeconds.observe({ application: this.applicationId }, seconds / batch.messages.length);
+  }
+
+  /** One commit of one task: outputs, changelog records and offsets, atomically under EOS. */
+  private async commit(ts: TaskState): Promise<void> {
+    await ts.task.flush();
+    if (!ts.dirty) return;
+    const end = this.metrics.commitSeconds.startTimer({ application: this.applicationId });
+    const topicMessages: { topic: string; messages: Message[] }[] = [];
+    for (const [topic, messages] of ts.outputs) {
+      topicMessages.push({ topic, messages });
+      this.metrics.recordsOut.inc({ application: this.applicationId, topic }, messages.length);
+    }
+    for (const [store, changes] of ts.changes) {
+      topicMessages.push({
+        topic: ts.stores.get(store)!.changelog!,
+        messages: [...changes.values()].map((c) => ({ key: c.key, value: c.value, partition: ts.partition })),
+      });
+    }
+    const offsets = [...ts.offsets].map(([topic, offset]) => ({
+      topic,
+      partitions: [{ partition: ts.partition, offset: String(offset) }],
+    }));
+    try {
+      if (ts.producer) {
+        const txn = await ts.producer.transaction();
+        try {
+          if (topicMessages.length > 0) await txn.sendBatch({ topicMessages, acks: -1 });
+          if (offsets.length > 0)
+            await txn.sendOffsets({ consumerGroupId: this.applicationId, topics: offsets });
+          await txn.commit();
+        } catch (err) {
+          await txn.abort().catch(() => {});
+          throw err;
+        }
+      } else {
+        if (topicMessages.length > 0) await this.sharedProducer!.sendBatch({ topicMessages, acks: -1 });
+        if (offsets.length > 0)
+          await this.consumer!.commitOffsets(
+            offsets.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, ...p }))),
+          );
+      }
+    } catch (err) {
+      // The task's state is ahead of what Kafka holds: drop it; it restarts from the committed point.
+      this.log.error({ task: ts.id, err }, 'commit failed; task will be restored');
+      ts.reset();
+      this.tasks.delete(ts.id);
+      ts.task.close();
+      for (const s of ts.stores.values()) s.close();
+      await ts.producer?.disconnect().catch(() => {});
+      throw err;
+    } finally {
+      end();
+    }
+    for (const [name, s] of ts.stores) {
+      s.store.flush();
+      this.metrics.storeEntries.set(
+        { application: this.applicationId, store: name, task: ts.id },
+        s.store.approximateSize(),
+      );
+    }
+    ts.reset();
+  }
+
+  private punctuateAll(): void {
+    if (this.stopping) return;
+    for (const ts of this.tasks.values()) {
+      ts.exclusive(async () => {
+        if (!this.tasks.has(ts.id)) return;
+        ts.task.punctuate(Date.now());
+        if (ts.dirty) await this.commit(ts);
+      }).catch((err) => this.log.error({ task: ts.id, err }, 'punctuation failed'));
+    }
+  }
+
+  /** Finishes in-flight work, commits it, closes stores and clients. */
+  async close(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.punctuator) clearInterval(this.punctuator);
+    await this.consumer?.stop();
+    for (const ts of [...this.tasks.values()]) {
+      await ts
+        .exclusive(() => this.commit(ts))
+        .catch((err) => this.log.error({ task: ts.id, err }, 'final commit failed'));
+      await this.dropTask(ts, 'shutdown');
+    }
+    await this.consumer?.disconnect();
+    await this.sharedProducer?.disconnect();
+  }
+}
+
+function toBufferHeaders(h: Record<string, unknown> | undefined): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(h ?? {})) {
+    const one = Array.isArray(v) ? v[0] : v;
+    if (one !== undefined && one !== null) out[k] = Buffer.isBuffer(one) ? one : Buffer.from(String(one));
+  }
+  return out;
+}
+
+async function withHeartbeats(work: Promise<void> | void, heartbeat: () => Promise<void>): Promise<void> {
+  if (!work) return;
+  let settled = false;
+  const beating = (async () => {
+    while (!settled) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (!settled) await heartbeat().catch(() => {});
+    }
+  })();
+  try {
+    await work;
+  } finally {
+    settled = true;
+    void beating;
+  }
+}
+
+/** The original key and value, the failure in headers: nothing is lost, any client can read it. */
+function defaultDeadLetter(f: DeadLetterFailure): RawRecord {
+  const headers: Record<string, Buffer> = { ...(f.raw?.headers ?? {}) };
+  headers['sluice.dlq-kind'] = Buffer.from(f.kind);
+  headers['sluice.error-class'] = Buffer.from(f.error.name);
+  headers['sluice.error-code'] = Buffer.from(String((f.error as { code?: string }).code ?? ''));
+  headers['sluice.error-message'] = Buffer.from(f.error.message);
+  if (f.position) {
+    headers['sluice.source-topic'] = Buffer.from(f.position.topic);
+    headers['sluice.source-partition'] = Buffer.from(String(f.position.partition));
+    headers['sluice.source-offset'] = Buffer.from(f.position.offset);
+  }
+  return {
+    key: f.raw?.key ?? null,
+    value: f.raw?.value ?? null,
+    timestamp: f.raw?.timestamp ?? Date.now(),
+    headers,
+  };
+}

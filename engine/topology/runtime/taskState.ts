@@ -1,0 +1,68 @@
+import type { Message, Producer } from 'kafkajs';
+import type { ChangeRecord, KeyValueStore, WindowStore } from '../../state/types.js';
+import type { RawRecord } from '../contracts.js';
+import type { Task } from '../task.js';
+
+/**
+ * Everything the runtime keeps for one task between commits: records for sink topics,
+ * the latest change per store key (only the last one matters to a compacted changelog),
+ * and the offsets to commit with them.
+ */
+export class TaskState {
+  outputs = new Map<string, Message[]>();
+  changes = new Map<string, Map<string, ChangeRecord>>();
+  offsets = new Map<string, number>();
+  /** Serialises processing, punctuation and commits of this task. */
+  private chain: Promise<unknown> = Promise.resolve();
+  dirty = false;
+
+  constructor(
+    readonly id: string,
+    readonly subtopology: number,
+    readonly partition: number,
+    readonly task: Task,
+    readonly stores: Map<string, { store: KeyValueStore | WindowStore; close(): void; changelog?: string }>,
+    readonly producer: Producer | null,
+  ) {}
+
+  send(topic: string, record: RawRecord, partition?: number): void {
+    const list = this.outputs.get(topic) ?? [];
+    list.push({
+      key: record.key,
+      value: record.value,
+      headers: record.headers,
+      timestamp: String(record.timestamp),
+      ...(partition === undefined ? {} : { partition }),
+    });
+    this.outputs.set(topic, list);
+    this.dirty = true;
+  }
+
+  change(store: string, c: ChangeRecord): void {
+    const byKey = this.changes.get(store) ?? new Map<string, ChangeRecord>();
+    byKey.set(c.key.toString('latin1'), {
+      key: Buffer.from(c.key),
+      value: c.value === null ? null : Buffer.from(c.value),
+    });
+    this.changes.set(store, byKey);
+    this.dirty = true;
+  }
+
+  consumed(topic: string, offset: number): void {
+    this.offsets.set(topic, offset + 1);
+    this.dirty = true;
+  }
+
+  reset(): void {
+    this.outputs = new Map();
+    this.changes = new Map();
+    this.offsets = new Map();
+    this.dirty = false;
+  }
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+}
