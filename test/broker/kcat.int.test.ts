@@ -352,11 +352,38 @@ async function balancedGroup(strategy: 'cooperative-sticky' | null): Promise<voi
       ends.every(
         (end, p) => end === 0 || owner.get(p)!.records.some((r) => r.partition === p && r.offset === end - 1),
       );
-    await Promise.all(
-      consumers.map((c) =>
-        c.waitFor(() => distinctSeen() === total && caughtUp(), 30_000, `all ${total} records`),
-      ),
-    );
+    try {
+      await Promise.all(
+        consumers.map((c) =>
+          c.waitFor(() => distinctSeen() === total && caughtUp(), 30_000, `all ${total} records`),
+        ),
+      );
+    } catch (err) {
+      // Say which member stalled on which partition, with both members' logs.
+      const progress = ends.map((end, p) => {
+        const o = owner.get(p)!;
+        const last = Math.max(-1, ...o.records.filter((r) => r.partition === p).map((r) => r.offset));
+        const seen = new Set(
+          consumers.flatMap((c) => c.records.filter((r) => r.partition === p).map((r) => r.offset)),
+        );
+        const missing: string[] = [];
+        for (let off = 0; off < end; off++) {
+          if (seen.has(off)) continue;
+          let to = off;
+          while (to + 1 < end && !seen.has(to + 1)) to++;
+          missing.push(off === to ? `${off}` : `${off}-${to}`);
+          off = to;
+        }
+        const by = consumers.map((c) => c.records.filter((r) => r.partition === p).map((r) => r.offset));
+        const span = (xs: number[]) =>
+          xs.length ? `${Math.min(...xs)}..${Math.max(...xs)} (${xs.length})` : 'none';
+        return `p${p} owner=${o === first ? 'first' : 'second'} end=${end} last=${last} missing=[${missing.join(',')}] first=${span(by[0]!)} second=${span(by[1]!)}`;
+      });
+      throw new Error(
+        `${(err as Error).message.split('\n')[0]}\n${progress.join('\n')}\n` +
+          `first:\n${first.stderrLines.join('\n')}\nsecond:\n${second.stderrLines.join('\n')}`,
+      );
+    }
 
     // A clean stop commits the final positions (and auto-commit ran every 100 ms anyway).
     const exits = await Promise.all(consumers.map((c) => c.stop('SIGTERM')));

@@ -257,7 +257,10 @@ export class KcatProcess {
     for (const l of [...this.listeners]) l();
   }
 
-  /** Resolves once `predicate` holds (checked on every output event); rejects after `timeoutMs`. */
+  /**
+   * Resolves once `predicate` holds; rejects after `timeoutMs`. Checked on every output event
+   * and every 100 ms, since a predicate may depend on other processes' output.
+   */
   waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -280,8 +283,10 @@ export class KcatProcess {
           ),
         );
       }, timeoutMs);
+      const poll = setInterval(check, 100);
       const finish = () => {
         clearTimeout(timer);
+        clearInterval(poll);
         this.listeners.delete(check);
       };
       this.listeners.add(check);
