@@ -4,7 +4,6 @@ import type {
   PunctuationType,
   RawRecord,
   RejectReason,
-  Serde,
   SourcePosition,
   StreamRecord,
   TaskIO,
@@ -43,11 +42,6 @@ interface Punctuation {
 const NOWHERE: Origin = { position: null, raw: null };
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
-
-async function prepare(serde: Serde<unknown>, bytes: Buffer | null, topic: string): Promise<void> {
-  const pending = serde.prepare?.(bytes, topic);
-  if (pending) await pending;
-}
 
 /**
  * Runs one sub-topology for one partition, independent of any runtime: records in
@@ -113,9 +107,11 @@ export class Task {
 
   /**
    * Processes one record of `topic` (full name: internal topics carry the application id).
-   * Resolves when the record has gone through the graph, async operators having accepted it.
+   * Returns undefined when the record went through the graph synchronously, which is the common
+   * case; otherwise a promise that settles once a serde's async preparation (a writer schema to
+   * fetch) or async operators (mapAsync accepting it) are done. Runtimes await only promises.
    */
-  async process(topic: string, raw: RawRecord, position: SourcePosition): Promise<void> {
+  process(topic: string, raw: RawRecord, position: SourcePosition): void | Promise<void> {
     this.checkUsable();
     const source = this.sources.get(topic);
     if (!source) {
@@ -125,38 +121,67 @@ export class Task {
       );
     }
     const node = source.node as SourceNode;
-    const fail = (kind: 'deserialization' | 'processing' | RejectReason, error: unknown) =>
-      this.o.io.deadLetter({ kind, position, raw, error: asError(error) });
+    const decodesValue = !(node.tombstones && raw.value === null);
+    let pending: Promise<void> | undefined;
+    try {
+      const pk = node.key.prepare?.(raw.key, topic);
+      const pv = decodesValue ? node.value.prepare?.(raw.value, topic) : undefined;
+      pending = pk && pv ? Promise.all([pk, pv]).then(() => undefined) : (pk ?? pv);
+    } catch (err) {
+      this.fail('deserialization', position, raw, err);
+      return;
+    }
+    if (!pending) return this.processDecoded(source, node, topic, raw, position, decodesValue);
+    return pending.then(
+      () => this.processDecoded(source, node, topic, raw, position, decodesValue),
+      (err) => this.fail('deserialization', position, raw, err),
+    );
+  }
+
+  private fail(
+    kind: 'deserialization' | 'processing' | RejectReason,
+    position: SourcePosition,
+    raw: RawRecord,
+    error: unknown,
+  ): void {
+    this.o.io.deadLetter({ kind, position, raw, error: asError(error) });
+  }
+
+  private processDecoded(
+    source: NodeRuntime,
+    node: SourceNode,
+    topic: string,
+    raw: RawRecord,
+    position: SourcePosition,
+    decodesValue: boolean,
+  ): void | Promise<void> {
     let record: StreamRecord<unknown, unknown>;
     try {
-      await prepare(node.key, raw.key, topic);
       const key = node.key.deserialize(raw.key, topic);
-      let value: unknown = null;
-      if (!(node.tombstones && raw.value === null)) {
-        await prepare(node.value, raw.value, topic);
-        value = node.value.deserialize(raw.value, topic);
-      }
+      const value = decodesValue ? node.value.deserialize(raw.value, topic) : null;
       record = { key, value, timestamp: raw.timestamp, headers: raw.headers ?? {} };
     } catch (err) {
-      fail('deserialization', err);
+      this.fail('deserialization', position, raw, err);
       return;
     }
     if (node.timestampExtractor) {
       try {
-        record = { ...record, timestamp: node.timestampExtractor(record) };
+        record.timestamp = node.timestampExtractor(record);
       } catch (err) {
-        fail('processing', err);
+        this.fail('processing', position, raw, err);
         return;
       }
     }
     if (!Number.isSafeInteger(record.timestamp) || record.timestamp < 0) {
-      fail(
+      this.fail(
         'invalid',
+        position,
+        raw,
         new RecordRejectedError('invalid', `invalid timestamp ${record.timestamp} (need an integer >= 0)`),
       );
       return;
     }
-    this.maxTimestamp = Math.max(this.maxTimestamp, record.timestamp);
+    if (record.timestamp > this.maxTimestamp) this.maxTimestamp = record.timestamp;
 
     const collected: Promise<void>[] = [];
     this.current = { position, raw };
@@ -164,15 +189,27 @@ export class Task {
     try {
       this.route(source, record);
     } catch (err) {
-      fail('processing', err);
+      this.fail('processing', position, raw, err);
     } finally {
       this.collecting = null;
     }
-    try {
-      if (collected.length > 0) await Promise.all(collected);
-    } finally {
+    if (collected.length === 0) {
       this.current = NOWHERE;
+      return this.afterRecord();
     }
+    return Promise.all(collected).then(
+      () => {
+        this.current = NOWHERE;
+        this.afterRecord();
+      },
+      (err) => {
+        this.current = NOWHERE;
+        throw err;
+      },
+    );
+  }
+
+  private afterRecord(): void {
     this.firePunctuations('stream-time', this.maxTimestamp);
     this.throwFailure();
   }
@@ -269,6 +306,7 @@ export class Task {
   }
 
   private firePunctuations(type: PunctuationType, now: number): void {
+    if (this.punctuations.length === 0) return;
     for (const p of [...this.punctuations]) {
       if (p.cancelled || p.type !== type || now < p.next) continue;
       p.next += p.intervalMs * (Math.floor((now - p.next) / p.intervalMs) + 1);

@@ -23,7 +23,11 @@ class AggregateProcessor<K, V, VA> implements Processor<K, V, K, VA> {
     const kb = toBytes(this.o.keySerde, record.key, this.topic, 'key');
     return runPrepared(
       this.ctx,
-      () => prepareAll([[this.o.aggSerde as Serde<unknown>, this.kv.get(kb)]], this.topic),
+      // Without a prepare step there is nothing to read ahead (a second store read per record).
+      () =>
+        this.o.aggSerde.prepare
+          ? prepareAll([[this.o.aggSerde as Serde<unknown>, this.kv.get(kb)]], this.topic)
+          : undefined,
       () => {
         const old = this.kv.get(kb);
         const agg = this.o.aggregation.add(

@@ -25,19 +25,24 @@ class TimeWindowAggregateProcessor<K, V, VA> extends WindowedAggregateProcessor<
     const all = this.windows.windowsFor(record.timestamp);
     const open = all.filter((w) => this.streamTime < this.windows.closesAt(w));
     const kb = this.keyBytes(record.key);
+    // Serdes without prepare (no registry lookups) need no list of stored bytes to prepare:
+    // building it read every window from the store a second time.
+    const needsPrepare = this.aggSerde().prepare !== undefined || this.keySerde().prepare !== undefined;
     return runPrepared(
       this.ctx,
       () =>
-        prepareAll(
-          [
-            ...open.map((w) => [this.aggSerde(), this.store.get(kb, w.start)] as const),
-            ...this.closing().flatMap(([k, , v]) => [
-              [this.keySerde(), k] as const,
-              [this.aggSerde(), v] as const,
-            ]),
-          ],
-          this.topic,
-        ),
+        needsPrepare
+          ? prepareAll(
+              [
+                ...open.map((w) => [this.aggSerde(), this.store.get(kb, w.start)] as const),
+                ...this.closing().flatMap(([k, , v]) => [
+                  [this.keySerde(), k] as const,
+                  [this.aggSerde(), v] as const,
+                ]),
+              ],
+              this.topic,
+            )
+          : undefined,
       () => {
         for (const w of open) {
           const old = this.store.get(kb, w.start);

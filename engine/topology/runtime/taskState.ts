@@ -15,6 +15,8 @@ export class TaskState {
   /** Serialises processing, punctuation and commits of this task. */
   private chain: Promise<unknown> = Promise.resolve();
   dirty = false;
+  /** When the task last committed (or was created): the commit interval counts from here. */
+  lastCommit = Date.now();
 
   constructor(
     readonly id: string,
