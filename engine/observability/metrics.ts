@@ -12,6 +12,8 @@ export interface TopologyMetrics {
   deadLetters: Counter;
   storeEntries: Gauge;
   restoredRecords: Counter;
+  standbyRecords: Counter;
+  standbyTasks: Gauge;
   commitSeconds: Histogram;
   rebalances: Counter;
 }
@@ -70,6 +72,18 @@ export function topologyMetrics(reg: Registry = registry): TopologyMetrics {
       name: 'sluice_topology_restored_records_total',
       help: 'Changelog records applied while restoring state',
       labelNames: ['application', 'store'],
+      registers: [reg],
+    }),
+    standbyRecords: new Counter({
+      name: 'sluice_topology_standby_records_total',
+      help: 'Changelog records applied to standby replicas of tasks',
+      labelNames: ['application', 'store'],
+      registers: [reg],
+    }),
+    standbyTasks: new Gauge({
+      name: 'sluice_topology_standby_tasks',
+      help: 'Standby tasks this instance keeps warm',
+      labelNames: ['application'],
       registers: [reg],
     }),
     commitSeconds: new Histogram({

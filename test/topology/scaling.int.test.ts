@@ -68,6 +68,7 @@ function startInstance(
     output: string;
     stateDir: string;
     storeKind: string;
+    standbys: number;
   },
 ): Promise<Instance> {
   const child = spawn(
@@ -82,6 +83,7 @@ function startInstance(
       args.output,
       args.stateDir,
       args.storeKind,
+      String(args.standbys),
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'warn' } },
   );
@@ -157,7 +159,7 @@ async function follow(kafka: Kafka, topic: string) {
   return { updates, position, stop: () => consumer.disconnect() };
 }
 
-async function runScaling(storeKind: 'memory' | 'lmdb'): Promise<void> {
+async function runScaling(storeKind: 'memory' | 'lmdb', standbys = 0): Promise<void> {
   const env = await withBroker();
   const kafka = kafkaClient(env.bootstrap);
   const dirs = Array.from({ length: INSTANCES + 1 }, () => tempDir('sluice-scaling-'));
@@ -176,7 +178,7 @@ async function runScaling(storeKind: 'memory' | 'lmdb'): Promise<void> {
         waitForLeaders: true,
       }),
     );
-    const args = { bootstrap: env.bootstrap, applicationId, input, output, storeKind };
+    const args = { bootstrap: env.bootstrap, applicationId, input, output, storeKind, standbys };
     instances.push(
       ...(await Promise.all(
         dirs.slice(0, INSTANCES).map((d, i) => startInstance(`instance ${i}`, { ...args, stateDir: d.path })),
@@ -274,7 +276,7 @@ async function runScaling(storeKind: 'memory' | 'lmdb'): Promise<void> {
     const { groups } = await withAdmin(kafka, (admin) => admin.describeGroups([applicationId]));
     assert.equal(groups[0]!.members.length, INSTANCES - 1);
     process.stderr.write(
-      `scaling ${storeKind}: ${EVENTS} events; one instance killed at ${killedAt} ms with ${atKill} committed; all committed at ${processedAt} ms\n`,
+      `scaling ${storeKind}${standbys ? ` with ${standbys} standby` : ''}: ${EVENTS} events; one instance killed at ${killedAt} ms with ${atKill} committed; all committed at ${processedAt} ms\n`,
     );
   } finally {
     await follower?.stop();
@@ -288,4 +290,6 @@ describe('three instances of one application', { timeout: 180_000 }, () => {
   it('lose one to kill -9 and still count every event exactly once (memory stores)', () =>
     runScaling('memory'));
   it('lose one to kill -9 and still count every event exactly once (lmdb stores)', () => runScaling('lmdb'));
+  it('lose one to kill -9 and still count every event exactly once (lmdb stores, one standby replica)', () =>
+    runScaling('lmdb', 1));
 });

@@ -11,8 +11,9 @@ import type { KeyValueStore, WindowStore } from '../../state/types.js';
 import type { RawRecord, SourcePosition, TaskIO } from '../contracts.js';
 import { Task } from '../task.js';
 import type { Topology } from '../topology.js';
-import { CopartitionedAssigner } from './copartitionedAssigner.js';
+import { copartitionedAssigner, decodeStandbyUnits } from './copartitionedAssigner.js';
 import { restorePartitions } from './restore.js';
+import { type StandbyStore, type StandbyTask, StandbyTasks } from './standby.js';
 import { TaskState } from './taskState.js';
 
 export type ProcessingGuarantee = 'exactly_once' | 'at_least_once';
@@ -40,6 +41,12 @@ export interface StreamsAppOptions {
   deadLetterEncoder?: (failure: DeadLetterFailure) => RawRecord;
   /** Partitions of topics this app creates (repartition, dead-letter); default: the largest source topic's. */
   internalPartitions?: number;
+  /**
+   * Standby replicas per task (Kafka Streams' num.standby.replicas, default 0): other instances
+   * keep copies of a task's stores from its changelogs, so a task that moves to one of them
+   * restores only the tail, and the assignor prefers moving tasks to their standbys.
+   */
+  numStandbyReplicas?: number;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   logger?: Logger;
@@ -64,6 +71,10 @@ export class StreamsApp {
   private tasks = new Map<string, TaskState>();
   private creating = new Map<string, Promise<TaskState>>();
   private topicToSubtopology = new Map<string, number>();
+  /** Tasks (partitions) per sub-topology. */
+  private taskCounts = new Map<number, number>();
+  private standbys: StandbyTasks | null = null;
+  private dropping = new Map<string, Promise<void>>();
   private dlqTopics = new Set<string>();
   private punctuator: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
@@ -156,6 +167,7 @@ export class StreamsApp {
           });
         }
         for (const t of s.sources) this.topicToSubtopology.set(this.fullName(t), s.id);
+        this.taskCounts.set(s.id, taskCount);
       }
       for (const t of external) {
         this.dlqTopics.add(`${t}.dlq`);
@@ -179,9 +191,20 @@ export class StreamsApp {
       this.sharedProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await this.sharedProducer.connect();
     }
+    const standbyCount = this.opts.numStandbyReplicas ?? 0;
+    if (!Number.isInteger(standbyCount) || standbyCount < 0) {
+      throw new SluiceError('SLUICE_TOPOLOGY_CONFIG', 'numStandbyReplicas must be an integer >= 0');
+    }
+    if (standbyCount > 0) this.standbys = new StandbyTasks(kafka, this.applicationId, this.log, this.metrics);
+    const units = (ids: Iterable<string>) => [...new Set([...ids].map((id) => Number(id.split('_')[1])))];
     const consumer = kafka.consumer({
       groupId: this.applicationId,
-      partitionAssigners: [CopartitionedAssigner],
+      partitionAssigners: [
+        copartitionedAssigner({
+          standbys: standbyCount,
+          current: () => ({ active: units(this.tasks.keys()), standby: units(this.standbys?.ids ?? []) }),
+        }),
+      ],
       readUncommitted: false,
       sessionTimeout: this.opts.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: this.opts.heartbeatIntervalMs ?? 1000,
@@ -198,6 +221,11 @@ export class StreamsApp {
       }
       for (const [id, ts] of this.tasks) {
         if (!assigned.has(id)) void this.dropTask(ts, 'revoked');
+      }
+      if (this.standbys) {
+        this.refreshStandbys(payload.memberId, assigned).catch((err) =>
+          this.log.warn({ err }, 'standby tasks not updated'),
+        );
       }
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -216,8 +244,54 @@ export class StreamsApp {
     this.punctuator.unref();
   }
 
-  private stores(sub: number, taskId: string, state: () => TaskState) {
-    const handles = this.opts.topology.subtopologies.find((s) => s.id === sub)!.stores;
+  private storeHandles(sub: number) {
+    return this.opts.topology.subtopologies.find((s) => s.id === sub)!.stores;
+  }
+
+  /** Opens a store of a task, empty (lmdb under `<stateDir>/<app>/<task>/<store>`). */
+  private openStore(
+    h: ReturnType<StreamsApp['storeHandles']>[number],
+    taskId: string,
+  ): KeyValueStore | WindowStore {
+    const dir = join(this.opts.stateDir ?? '.sluice/state', this.applicationId, taskId);
+    if (h.spec.type === 'keyValue') {
+      return h.spec.kind === 'lmdb'
+        ? LmdbKeyValueStore.open(dir, h.spec.name, { fresh: true })
+        : new MemoryKeyValueStore(h.spec.name);
+    }
+    return h.spec.kind === 'lmdb'
+      ? LmdbWindowStore.open(dir, h.spec.name, { fresh: true })
+      : new MemoryWindowStore(h.spec.name);
+  }
+
+  private changelogging(
+    inner: KeyValueStore | WindowStore,
+    type: 'keyValue' | 'window',
+    onChange: (c: { key: Buffer; value: Buffer | null }) => void,
+  ): ChangeLoggingKeyValueStore | ChangeLoggingWindowStore {
+    return type === 'keyValue'
+      ? new ChangeLoggingKeyValueStore(inner as KeyValueStore, onChange)
+      : new ChangeLoggingWindowStore(inner as WindowStore, onChange);
+  }
+
+  /** A standby's stores: the task's changelogged stores, fed by their changelogs only. */
+  private openStandbyStores(sub: number, taskId: string): StandbyStore[] {
+    return this.storeHandles(sub)
+      .filter((h) => h.spec.changelog)
+      .map((h) => {
+        const inner = this.openStore(h, taskId);
+        const feed = this.changelogging(inner, h.spec.type, () => {});
+        return {
+          name: h.spec.name,
+          changelog: this.changelogTopic(h.changelogTopic),
+          inner,
+          apply: (key: Buffer, value: Buffer | null) => feed.restore([{ key, value }]),
+          close: () => inner.close(),
+        };
+      });
+  }
+
+  private stores(sub: number, taskId: string, state: () => TaskState, warm?: StandbyTask) {
     const out = new Map<
       string,
       {
@@ -228,29 +302,13 @@ export class StreamsApp {
         changelog?: string;
       }
     >();
-    for (const h of handles) {
-      const dir = join(this.opts.stateDir ?? '.sluice/state', this.applicationId, taskId);
-      let inner: KeyValueStore | WindowStore;
-      if (h.spec.type === 'keyValue') {
-        inner =
-          h.spec.kind === 'lmdb'
-            ? LmdbKeyValueStore.open(dir, h.spec.name, { fresh: true })
-            : new MemoryKeyValueStore(h.spec.name);
-      } else {
-        inner =
-          h.spec.kind === 'lmdb'
-            ? LmdbWindowStore.open(dir, h.spec.name, { fresh: true })
-            : new MemoryWindowStore(h.spec.name);
-      }
+    for (const h of this.storeHandles(sub)) {
+      const inner = warm?.stores.find((s) => s.name === h.spec.name)?.inner ?? this.openStore(h, taskId);
       if (!h.spec.changelog) {
         out.set(h.spec.name, { store: inner, close: () => inner.close() });
         continue;
       }
-      const onChange = (c: { key: Buffer; value: Buffer | null }) => state().change(h.spec.name, c);
-      const wrapped =
-        h.spec.type === 'keyValue'
-          ? new ChangeLoggingKeyValueStore(inner as KeyValueStore, onChange)
-          : new ChangeLoggingWindowStore(inner as WindowStore, onChange);
+      const wrapped = this.changelogging(inner, h.spec.type, (c) => state().change(h.spec.name, c));
       out.set(h.spec.name, {
         store: wrapped,
         close: () => wrapped.close(),
@@ -287,7 +345,9 @@ export class StreamsApp {
       await producer.connect();
     }
     let state: TaskState | null = null;
-    const stores = this.stores(sub, id, () => state!);
+    // A warm standby of this task hands over its stores: only the changelog tail is restored.
+    const warm = this.standbys?.take(id);
+    const stores = this.stores(sub, id, () => state!, warm);
     const io: TaskIO = {
       send: (topic, record, p) => state!.send(topic, record, p),
       deadLetter: (failure) => this.deadLetter(state!, failure),
@@ -312,6 +372,7 @@ export class StreamsApp {
       handles.map((h) => ({
         topic: this.changelogTopic(h.changelogTopic),
         partition,
+        from: warm?.positions.get(this.changelogTopic(h.changelogTopic)) ?? 0,
         onRecord: (key, value) => {
           stores.get(h.spec.name)!.restore?.(key, value);
           this.metrics.restoredRecords.inc({ application: this.applicationId, store: h.spec.name });
@@ -321,19 +382,58 @@ export class StreamsApp {
     );
     state.reset();
     this.tasks.set(id, state);
-    this.log.info({ task: id, restored }, 'task started');
+    this.log.info({ task: id, restored, warm: warm !== undefined }, 'task started');
     return state;
   }
 
+  /**
+   * Reads this member's standby units from its assignment (kafkajs keeps the assignment's user
+   * data to itself, DescribeGroups has it) and makes them the standby set.
+   */
+  private async refreshStandbys(memberId: string, active: Set<string>): Promise<void> {
+    const admin = this.opts.kafka.admin();
+    await admin.connect();
+    let standbyUnits: number[];
+    try {
+      const { groups } = await admin.describeGroups([this.applicationId]);
+      const me = groups[0]?.members.find((m) => m.memberId === memberId);
+      if (!me) return; // a newer generation already replaced this one
+      standbyUnits = decodeStandbyUnits(me.memberAssignment);
+    } finally {
+      await admin.disconnect();
+    }
+    // A task revoked here may become a standby here: its stores must be closed first.
+    await Promise.allSettled(this.dropping.values());
+    const wanted: { id: string; partition: number }[] = [];
+    for (const s of this.opts.topology.subtopologies) {
+      if (!s.stores.some((h) => h.spec.changelog)) continue;
+      const count = this.taskCounts.get(s.id) ?? 0;
+      for (const p of standbyUnits) {
+        const id = `${s.id}_${p}`;
+        if (p < count && !active.has(id)) wanted.push({ id, partition: p });
+      }
+    }
+    await this.standbys!.update(
+      wanted,
+      (id) => this.openStandbyStores(Number(id.split('_')[0]), id),
+      // A unit that became active here stays until its task takes it over.
+      (id) => active.has(id) && !this.tasks.has(id),
+    );
+  }
+
   /** Drops a task without committing: its uncommitted work is redone by whoever owns it next. */
-  private async dropTask(ts: TaskState, why: string): Promise<void> {
+  private dropTask(ts: TaskState, why: string): Promise<void> {
     this.tasks.delete(ts.id);
-    await ts.exclusive(async () => {
-      ts.task.close();
-      for (const s of ts.stores.values()) s.close();
-      await ts.producer?.disconnect().catch(() => {});
-    });
-    this.log.info({ task: ts.id, why }, 'task closed');
+    const done = ts
+      .exclusive(async () => {
+        ts.task.close();
+        for (const s of ts.stores.values()) s.close();
+        await ts.producer?.disconnect().catch(() => {});
+      })
+      .then(() => this.log.info({ task: ts.id, why }, 'task closed'))
+      .finally(() => this.dropping.delete(ts.id));
+    this.dropping.set(ts.id, done);
+    return done;
   }
 
   private deadLetter(ts: TaskState, failure: DeadLetterFailure): void {
@@ -392,12 +492,14 @@ export class StreamsApp {
     };
     await ts.exclusive(async () => {
       let lastBeat = Date.now();
+      const position = ts.positions.get(topic) ?? -1;
       // A record that throws (deadLetterPolicy 'fail') leaves those before it to be committed.
       try {
         for (let i = 0; i < messages.length; i++) {
           // isStale (a seek on this partition) costs a JSON.stringify: ask every 256 records.
           if ((i & 255) === 0 && (!isRunning() || isStale())) break;
           const m = messages[i]!;
+          if (position > 0 && Number(m.offset) < position) continue; // processed, not yet committed
           const raw: RawRecord = {
             key: m.key,
             value: m.value,
@@ -522,6 +624,7 @@ export class StreamsApp {
       await this.dropTask(ts, 'shutdown');
     }
     await this.consumer?.disconnect();
+    await this.standbys?.close();
     await this.sharedProducer?.disconnect();
   }
 }

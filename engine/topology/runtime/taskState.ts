@@ -50,8 +50,17 @@ export class TaskState {
     this.dirty = true;
   }
 
+  /**
+   * Next offset to process per input topic, kept across commits. After a rebalance kafkajs
+   * fetches a kept partition again from its committed offset, though this task has already
+   * processed (and will commit) the records after it: those are skipped, not counted twice.
+   */
+  readonly positions = new Map<string, number>();
+
   consumed(topic: string, offset: number): void {
-    this.offsets.set(topic, offset + 1);
+    const next = offset + 1;
+    if (next > (this.offsets.get(topic) ?? -1)) this.offsets.set(topic, next);
+    if (next > (this.positions.get(topic) ?? -1)) this.positions.set(topic, next);
     this.dirty = true;
   }
 
