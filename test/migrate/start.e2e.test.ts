@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { freePort, tempDir } from '../helpers/broker.js';
+import { freshDatabase, offeredTimescale } from '../helpers/postgres.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const fixtures = new URL('./fixtures/suite/', import.meta.url).pathname;
+
+/** `sluice start` on free ports and a fresh data directory; resolves at its "sluice is up" line or its exit. */
+async function start(env: Record<string, string>) {
+  const dir = tempDir('sluice-start-');
+  const [broker, registry, postgres] = [await freePort(), await freePort(), await freePort()];
+  const { DATABASE_URL: _, ...inherited } = process.env;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'engine/cli.ts', 'start'], {
+    cwd: root,
+    env: {
+      ...inherited,
+      SLUICE_LOG_LEVEL: 'silent',
+      SLUICE_DATA_DIR: dir.path,
+      SLUICE_BROKER_LISTEN: `127.0.0.1:${broker}`,
+      SLUICE_REGISTRY_LISTEN: `127.0.0.1:${registry}`,
+      SLUICE_PG_LISTEN: `127.0.0.1:${postgres}`,
+      SLUICE_MIGRATIONS_DIR: fixtures,
+      // The fixture migrations build no read models: no pipeline, unless a test asks for one.
+      SLUICE_PIPELINE: '',
+      ...env,
+    },
+  }) as ChildProcessWithoutNullStreams;
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  for (let i = 0; i < 1200 && !stdout.includes('sluice is up') && child.exitCode === null; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  const up = stdout.split('\n').find((l) => l.startsWith('sluice is up')) ?? null;
+  return {
+    up,
+    postgres,
+    stderr: () => stderr,
+    exited,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const code = await exited;
+      dir.remove();
+      return code;
+    },
+  };
+}
+
+async function versions(url: string): Promise<number[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query('SELECT version FROM sluice_migrations ORDER BY version')).rows.map(
+      (r) => r.version,
+    );
+  } finally {
+    await c.end();
+  }
+}
+
+describe('sluice start and PostgreSQL', () => {
+  it('without DATABASE_URL starts the embedded PostgreSQL, migrates it and prints its URL', async () => {
+    const s = await start({});
+    try {
+      const url = `postgres://postgres@127.0.0.1:${s.postgres}/postgres`;
+      assert.ok(s.up, s.stderr());
+      assert.ok(
+        s.up.endsWith(
+          `, PostgreSQL ${url} (timescaledb: absent; migrated: 3 applied, 0 up-to-date), no pipeline (SLUICE_PIPELINE unset)`,
+        ),
+        s.up,
+      );
+      assert.deepEqual(await versions(url), [1, 2, 3]);
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+  });
+
+  it('with DATABASE_URL migrates that database and starts no embedded one', async () => {
+    const db = await freshDatabase();
+    const s = await start({ DATABASE_URL: db.url });
+    try {
+      assert.ok(s.up, s.stderr());
+      const path = (await offeredTimescale(db)) ?? 'absent';
+      assert.ok(
+        s.up.endsWith(
+          `, PostgreSQL (DATABASE_URL) (timescaledb: ${path}; migrated: 3 applied, 0 up-to-date), no pipeline (SLUICE_PIPELINE unset)`,
+        ),
+        s.up,
+      );
+      assert.deepEqual(await versions(db.url), [1, 2, 3]);
+      await assert.rejects(versions(`postgres://postgres@127.0.0.1:${s.postgres}/postgres`), /ECONNREFUSED/);
+    } finally {
+      assert.equal(await s.stop(), 0);
+      await db.stop();
+    }
+  });
+
+  it('with the shipped migrations and pipeline serves the read models: an event becomes a row', async () => {
+    const shipped = join(root, 'migrations');
+    const s = await start({
+      SLUICE_MIGRATIONS_DIR: shipped,
+      SLUICE_PIPELINE: join(root, 'pipeline/index.ts'),
+    });
+    try {
+      assert.ok(s.up, s.stderr());
+      assert.match(s.up, /migrated: \d+ applied, 0 up-to-date\), 12 projection\(s\)$/);
+      const bootstrap = /Kafka (\S+),/.exec(s.up)![1]!;
+      const registry = /schema registry (\S+),/.exec(s.up)![1]!;
+      const produce = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'engine/cli.ts', 'produce', '--topic', 'sensors.reading.recorded'],
+        {
+          cwd: root,
+          env: {
+            ...process.env,
+            KAFKA_BROKERS: bootstrap,
+            SCHEMA_REGISTRY_URL: registry,
+            SLUICE_LOG_LEVEL: 'silent',
+          },
+        },
+      );
+      produce.stdin.end(
+        '{"deviceId":"d1","metric":"temperature","value":21.5,"unit":"degC","occurredAt":"2026-11-21T10:00:00Z"}\n',
+      );
+      assert.equal(await new Promise((r) => produce.once('exit', r)), 0);
+      const url = `postgres://postgres@127.0.0.1:${s.postgres}/postgres`;
+      let rows: unknown[] = [];
+      for (let i = 0; i < 150 && rows.length === 0; i++) {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        rows = (await c.query('SELECT device_id, metric, value FROM sensor_readings').finally(() => c.end()))
+          .rows;
+        if (rows.length === 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(rows, [{ device_id: 'd1', metric: 'temperature', value: 21.5 }]);
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+  });
+
+  it('exits 1 naming the problem when the migrations cannot run', async () => {
+    const s = await start({ SLUICE_MIGRATIONS_DIR: join(fixtures, 'missing') });
+    assert.equal(s.up, null);
+    assert.equal(await s.exited, 1);
+    assert.match(s.stderr(), /sluice: migrations directory .*missing does not exist/);
+    await s.stop();
+  });
+});
