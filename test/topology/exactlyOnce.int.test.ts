@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Kafka } from 'kafkajs';
 import { kafkaClient, tempDir, withBroker } from '../helpers/broker.js';
+import { kill9, startFixture } from '../helpers/processes.js';
 
-const root = new URL('../..', import.meta.url).pathname;
 const soak = process.env.SLUICE_SOAK === '1';
 const EVENTS = soak ? 1_000_000 : 200_000;
 const KEYS = 1000;
@@ -13,46 +12,14 @@ const KILLS = soak ? 15 : 5;
 
 /** Starts the count+sum app as its own process; resolves once it runs. */
 function startApp(bootstrap: string, stateDir: string, storeKind: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(root, 'test/fixtures/countSumApp.ts'),
-      bootstrap,
-      'eos-app',
-      'eos-in',
-      'eos-out',
-      stateDir,
-      storeKind,
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'silent' } },
-  );
-  let err = '';
-  child.stderr?.on('data', (d) => {
-    err += d;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`app did not start: ${err}`)), 30_000);
-    child.stdout?.on('data', (d) => {
-      if (String(d).includes('running')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`app exited with ${code}: ${err}`));
-    });
-  });
-}
-
-function kill9(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
+  return startFixture('test/fixtures/countSumApp.ts', [
+    bootstrap,
+    'eos-app',
+    'eos-in',
+    'eos-out',
+    stateDir,
+    storeKind,
+  ]);
 }
 
 /** Follows the output with read_committed: the latest {count, sum} per key, and every count seen. */

@@ -1,0 +1,41 @@
+import { pathToFileURL } from 'node:url';
+import { config } from './config.js';
+import { SluiceError } from './errors.js';
+import type { ServedProjection } from './projection/index.js';
+import type { RegistryClient } from './registry/client.js';
+
+/** What a pipeline module gets to build its parts. */
+export interface PipelineContext {
+  registry: RegistryClient;
+}
+
+/**
+ * A pipeline as the engine runs it: the module named by SLUICE_PIPELINE exports `pipeline`.
+ * The engine never imports a pipeline statically (engine/ knows nothing of ML); the checkout's
+ * own is `pipeline/index.ts`, another team's is any module of this shape.
+ */
+export interface Pipeline {
+  projections?(ctx: PipelineContext): ServedProjection[];
+}
+
+export async function loadPipeline(path: string = config().SLUICE_PIPELINE): Promise<Pipeline> {
+  if (!path) {
+    throw new SluiceError('SLUICE_PIPELINE_MISSING', 'no pipeline module: set SLUICE_PIPELINE to one');
+  }
+  let mod: { pipeline?: Pipeline };
+  try {
+    mod = (await import(pathToFileURL(path).href)) as { pipeline?: Pipeline };
+  } catch (err) {
+    throw new SluiceError(
+      'SLUICE_PIPELINE_MISSING',
+      `cannot load pipeline module ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (!mod.pipeline) {
+    throw new SluiceError('SLUICE_PIPELINE_MISSING', `${path} does not export \`pipeline\``);
+  }
+  return mod.pipeline;
+}
