@@ -4,16 +4,25 @@ import { UsageError } from './cli/usage.js';
 import { consumeCommand, consumeUsage } from './console/consume.js';
 import { produceCommand, produceUsage } from './console/produce.js';
 import { topicsCommand, topicsUsage } from './console/topics.js';
+import { migrateCommand, migrateUsage } from './migrate/command.js';
+import { pgCommand, pgUsage } from './pg/command.js';
+import { projectionsCommand, projectionsUsage } from './projection/command.js';
 import { registryCommand, registryUsage } from './registry/command.js';
+import { replayCommand, replayUsage, resetCommand, resetUsage } from './replay/command.js';
 
 /** Each command module exports `<name>Command(argv)` and its usage lines; this file only dispatches. */
 const commands: Record<string, { run: (argv: string[]) => Promise<unknown>; usage: string }> = {
   start: { run: startCommand, usage: startUsage },
   broker: { run: (argv) => brokerCommand(argv), usage: brokerUsage },
   registry: { run: (argv) => registryCommand(argv), usage: registryUsage },
+  pg: { run: (argv) => pgCommand(argv), usage: pgUsage },
+  migrate: { run: migrateCommand, usage: migrateUsage },
   topics: { run: topicsCommand, usage: topicsUsage },
   produce: { run: produceCommand, usage: produceUsage },
   consume: { run: consumeCommand, usage: consumeUsage },
+  projections: { run: projectionsCommand, usage: projectionsUsage },
+  replay: { run: replayCommand, usage: replayUsage },
+  reset: { run: resetCommand, usage: resetUsage },
 };
 
 const USAGE = `Usage: sluice <command> [options]

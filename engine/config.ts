@@ -7,6 +7,16 @@ const shippedCatalogue = ['../schemas', '../../schemas']
   .map((rel) => new URL(rel, import.meta.url).pathname)
   .find((d) => existsSync(join(d, 'catalogue.json')));
 
+/** The SQL migrations shipped with the checkout, found the same way. */
+const shippedMigrations = ['../migrations', '../../migrations']
+  .map((rel) => new URL(rel, import.meta.url).pathname)
+  .find((d) => existsSync(join(d, 'README.md')));
+
+/** The pipeline shipped with the checkout (its projections and topologies): source or compiled. */
+const shippedPipeline = ['../pipeline/index.ts', '../pipeline/index.js']
+  .map((rel) => new URL(rel, import.meta.url).pathname)
+  .find((f) => existsSync(f));
+
 /** A boolean from text settings (env vars, `--override k=v`): true/1 and false/0/empty. */
 export const flag = z.preprocess(
   (v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' || v === '' ? false : v),
@@ -29,6 +39,15 @@ const schema = z.object({
   SLUICE_BROKER_LISTEN: z.string().default('127.0.0.1:9092'),
   SLUICE_REGISTRY_LISTEN: z.string().default('127.0.0.1:8081'),
   SLUICE_CATALOGUE_DIR: z.string().default(shippedCatalogue ?? 'schemas'),
+  /** Unset (or empty): `sluice start` runs the embedded PostgreSQL and uses it. */
+  DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
+  SLUICE_PG_LISTEN: z.string().default('127.0.0.1:5433'),
+  SLUICE_MIGRATIONS_DIR: z.string().default(shippedMigrations ?? 'migrations'),
+  /** Module whose `pipeline` export lists the projections (and topologies) `sluice start` runs. */
+  SLUICE_PIPELINE: z
+    .string()
+    .optional()
+    .default(shippedPipeline ?? ''),
   SLUICE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

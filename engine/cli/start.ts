@@ -1,31 +1,77 @@
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { brokerCommand } from '../broker/command.js';
 import { config } from '../config.js';
+import { connect } from '../console/options.js';
 import { createCatalogueTopics } from '../console/topics.js';
+import { summary } from '../migrate/command.js';
+import { migrate } from '../migrate/runner.js';
+import { pgCommand } from '../pg/command.js';
+import { loadPipeline } from '../pipeline.js';
+import { deadLetterSerializer } from '../projection/command.js';
+import { ProjectionSupervisor } from '../projection/index.js';
 import { registryCommand } from '../registry/command.js';
 import { closeOnSignal } from './usage.js';
 
 export const startUsage = `  start                 run the pipeline on the embedded defaults: broker, schema registry,
-                        and the catalogue's topics and schemas (data under SLUICE_DATA_DIR)`;
+                        the catalogue's topics and schemas, and PostgreSQL (embedded unless
+                        DATABASE_URL is set) with the migrations applied, and the pipeline's
+                        projections (SLUICE_PIPELINE) serving their read models (data under SLUICE_DATA_DIR)`;
 
 /** `npm start`: everything a developer needs on one machine, in one process. */
 export async function startCommand(argv: string[]): Promise<void> {
   parseArgs({ args: argv, options: {}, strict: true });
   const cfg = config();
-  const broker = await brokerCommand(
-    ['--listen', cfg.SLUICE_BROKER_LISTEN, '--data-dir', `${cfg.SLUICE_DATA_DIR}/broker`],
-    { exitOnSignal: false },
-  );
-  const registry = await registryCommand(
-    ['--listen', cfg.SLUICE_REGISTRY_LISTEN, '--bootstrap-server', broker.bootstrap],
-    {
-      exitOnSignal: false,
-    },
-  );
-  await createCatalogueTopics({ 'bootstrap-server': broker.bootstrap, 'schema-registry': registry.url });
-  process.stdout.write(`sluice is up: Kafka ${broker.bootstrap}, schema registry ${registry.url}\n`);
-  closeOnSignal(async () => {
-    await registry.close();
-    await broker.close();
-  });
+  // Whatever started is closed again if a later step fails, so a failed start leaves no listener behind.
+  const started: Array<{ close(): Promise<void> }> = [];
+  const closeAll = async () => {
+    for (const s of started.reverse()) await s.close();
+  };
+  try {
+    const broker = await brokerCommand(
+      ['--listen', cfg.SLUICE_BROKER_LISTEN, '--data-dir', `${cfg.SLUICE_DATA_DIR}/broker`],
+      { exitOnSignal: false },
+    );
+    started.push(broker);
+    const registry = await registryCommand(
+      ['--listen', cfg.SLUICE_REGISTRY_LISTEN, '--bootstrap-server', broker.bootstrap],
+      { exitOnSignal: false },
+    );
+    started.push(registry);
+    await createCatalogueTopics({ 'bootstrap-server': broker.bootstrap, 'schema-registry': registry.url });
+    let databaseUrl = cfg.DATABASE_URL;
+    if (!databaseUrl) {
+      const pg = await pgCommand(
+        ['--listen', cfg.SLUICE_PG_LISTEN, '--data-dir', `${cfg.SLUICE_DATA_DIR}/pg`],
+        {
+          exitOnSignal: false,
+        },
+      );
+      started.push(pg);
+      databaseUrl = pg.url;
+    }
+    const report = await migrate({ db: databaseUrl, dir: cfg.SLUICE_MIGRATIONS_DIR });
+    let serving = 'no pipeline (SLUICE_PIPELINE unset)';
+    if (cfg.SLUICE_PIPELINE) {
+      const clients = connect({ 'bootstrap-server': broker.bootstrap, 'schema-registry': registry.url });
+      const projections = (await loadPipeline(cfg.SLUICE_PIPELINE)).projections?.(clients) ?? [];
+      const pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
+      started.push({ close: () => pool.end() });
+      const supervisor = await ProjectionSupervisor.start({
+        projections,
+        kafka: clients.kafka,
+        pool,
+        deadLetterSerializer: deadLetterSerializer(clients.registry),
+      });
+      started.push(supervisor);
+      serving = `${projections.length} projection(s)`;
+    }
+    process.stdout.write(
+      `sluice is up: Kafka ${broker.bootstrap}, schema registry ${registry.url}, PostgreSQL ${cfg.DATABASE_URL ? '(DATABASE_URL)' : databaseUrl} (timescaledb: ${report.capabilities.timescaledb ?? 'absent'}; ${summary(report)}), ${serving}\n`,
+    );
+  } catch (err) {
+    await closeAll().catch(() => {});
+    throw err;
+  }
+  closeOnSignal(closeAll);
 }

@@ -50,17 +50,25 @@ export async function createCatalogueTopics(values: Parameters<typeof connect>[0
   try {
     const existing = new Set(await admin.listTopics());
     const missing = cat.topics.filter((t) => !existing.has(t.name));
-    if (missing.length > 0) {
+    // Every topic's dead-letter topic, where the topology and projection runners put what they
+    // cannot process: created up front so that read models can subscribe to them.
+    const dlqs = cat.topics
+      .filter((t) => !t.name.startsWith('platform.deadletter') && !existing.has(`${t.name}.dlq`))
+      .map((t) => ({ topic: `${t.name}.dlq`, numPartitions: t.partitions }));
+    if (missing.length > 0 || dlqs.length > 0) {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: missing.map((t) => ({
-          topic: t.name,
-          numPartitions: t.partitions,
-          configEntries: [
-            { name: 'cleanup.policy', value: t.cleanupPolicy },
-            { name: 'retention.ms', value: String(t.retentionMs) },
-          ],
-        })),
+        topics: [
+          ...missing.map((t) => ({
+            topic: t.name,
+            numPartitions: t.partitions,
+            configEntries: [
+              { name: 'cleanup.policy', value: t.cleanupPolicy },
+              { name: 'retention.ms', value: String(t.retentionMs) },
+            ],
+          })),
+          ...dlqs,
+        ],
       });
     }
     for (const t of cat.topics) {
