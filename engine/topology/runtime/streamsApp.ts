@@ -499,7 +499,11 @@ export class StreamsApp {
           // isStale (a seek on this partition) costs a JSON.stringify: ask every 256 records.
           if ((i & 255) === 0 && (!isRunning() || isStale())) break;
           const m = messages[i]!;
-          if (position > 0 && Number(m.offset) < position) continue; // processed, not yet committed
+          if (position > 0 && Number(m.offset) < position) {
+            // Processed, not yet committed: resolved so that kafkajs fetches past it.
+            last = m.offset;
+            continue;
+          }
           const raw: RawRecord = {
             key: m.key,
             value: m.value,
