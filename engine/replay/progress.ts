@@ -6,15 +6,15 @@ export interface Progress {
 }
 
 /**
- * Progress of long work on stderr (stdout stays for results): a bar with rate and ETA when
- * stderr is a terminal, otherwise one plain line every `intervalMs` that logs and CI keep.
+ * Progress of long work on stdout, as Kafka's tools report theirs: a bar with rate and ETA when
+ * stdout is a terminal, otherwise one plain line every `intervalMs` that logs and CI keep.
  */
 export function progress(
   label: string,
   total: number,
   options: { stream?: NodeJS.WriteStream; intervalMs?: number } = {},
 ): Progress {
-  const stream = options.stream ?? process.stderr;
+  const stream = options.stream ?? process.stdout;
   const bar = new SingleBar({
     stream,
     format: `${label} [{bar}] {percentage}% | {value}/{total} records | {rate}/s | ETA {eta_formatted}`,

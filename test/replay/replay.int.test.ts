@@ -124,7 +124,7 @@ describe('sluice replay', () => {
       const run = await cli([...args, '--from', from, '--to', to, '--execute']);
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /replayed 120 record\(s\) into events\.replayed/);
-      assert.match(run.stderr, /replay .*120\/120 records/, 'plain progress lines when not a TTY');
+      assert.match(run.stdout, /replay .*120\/120 records/, 'plain progress lines when not a TTY');
       const copied = await readAll(kafka, 'events.replayed', 120);
       assert.equal(copied.length, 120);
       const runIds = new Set(copied.map((c) => c.message.headers?.[REPLAY_HEADERS.run]?.toString()));
