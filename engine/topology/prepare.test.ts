@@ -106,3 +106,47 @@ describe('serdes that prepare asynchronously', () => {
     assert.ok(buffered.prepares() >= 2, `join buffer bytes prepared ${buffered.prepares()} times`);
   });
 });
+
+describe('a source serde whose preparation fails', () => {
+  function flaky(failures: number, retriable: boolean) {
+    let calls = 0;
+    const serde: Serde<string> = {
+      serialize: (v) => Buffer.from(v),
+      deserialize: (bytes) => (bytes === null ? (null as unknown as string) : bytes.toString()),
+      prepare: (bytes) => {
+        if (bytes === null) return undefined;
+        calls++;
+        if (calls <= failures) {
+          return Promise.reject(Object.assign(new Error(`registry down (${calls})`), { retriable }));
+        }
+        return Promise.resolve();
+      },
+    };
+    return { serde, calls: () => calls };
+  }
+
+  it('is prepared again while the failure is retriable, and the record is processed, not dead-lettered', async () => {
+    const value = flaky(2, true);
+    const b = new StreamsBuilder();
+    b.stream('in', { key: str, value: value.serde }).to('out', { value: str });
+    const driver = new TopologyTestDriver(b.build());
+    await driver.createInputTopic('in', str, str).pipeInput('k', 'v', 1);
+    assert.deepEqual(driver.deadLetters, []);
+    assert.equal(value.calls(), 3);
+    assert.deepEqual(driver.createOutputTopic('out', str, str).readValuesToList(), ['v']);
+  });
+
+  it('dead-letters the record at once when the failure is not retriable', async () => {
+    const value = flaky(1, false);
+    const b = new StreamsBuilder();
+    b.stream('in', { key: str, value: value.serde }).to('out', { value: str });
+    const driver = new TopologyTestDriver(b.build());
+    await driver.createInputTopic('in', str, str).pipeInput('k', 'v', 1);
+    assert.equal(value.calls(), 1);
+    assert.deepEqual(
+      driver.deadLetters.map((d) => [d.kind, d.error.message]),
+      [['deserialization', 'registry down (1)']],
+    );
+    assert.deepEqual(driver.createOutputTopic('out', str, str).readValuesToList(), []);
+  });
+});

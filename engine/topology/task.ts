@@ -122,21 +122,51 @@ export class Task {
     }
     const node = source.node as SourceNode;
     const decodesValue = !(node.tombstones && raw.value === null);
-    let pending: Promise<void> | undefined;
-    try {
+    const prepare = () => {
       const pk = node.key.prepare?.(raw.key, topic);
       const pv = decodesValue ? node.value.prepare?.(raw.value, topic) : undefined;
-      pending = pk && pv ? Promise.all([pk, pv]).then(() => undefined) : (pk ?? pv);
+      return pk && pv ? Promise.all([pk, pv]).then(() => undefined) : (pk ?? pv);
+    };
+    let pending: Promise<void> | undefined;
+    try {
+      pending = prepare();
     } catch (err) {
       this.fail('deserialization', position, raw, err);
       return;
     }
     if (!pending) return this.processDecoded(source, node, topic, raw, position, decodesValue);
-    return pending.then(
+    return this.untilPrepared(pending, prepare).then(
       () => this.processDecoded(source, node, topic, raw, position, decodesValue),
-      (err) => this.fail('deserialization', position, raw, err),
+      (err) => {
+        if (this.closed) throw err;
+        this.fail('deserialization', position, raw, err);
+      },
     );
   }
+
+  /**
+   * Waits for a serde's preparation, preparing again with backoff (100 ms doubling to 5 s) while
+   * it fails with a retriable error: a schema registry that is down is no reason to dead-letter
+   * good records. The runtime heartbeats meanwhile, so the partition waits and nothing is lost.
+   */
+  private async untilPrepared(first: Promise<void>, again: () => Promise<void> | undefined): Promise<void> {
+    let pending: Promise<void> | undefined = first;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await pending;
+        return;
+      } catch (err) {
+        if ((err as { retriable?: boolean }).retriable !== true) throw err;
+        this.retries++;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      if (this.closed) throw new Error(`task ${this.id} closed while a serde was retrying`);
+      pending = again();
+    }
+  }
+
+  /** Retriable serde preparations retried so far (a registry outage shows here). */
+  retries = 0;
 
   private fail(
     kind: 'deserialization' | 'processing' | RejectReason,
