@@ -1,40 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { loadCatalogue } from '../../engine/catalogue/index.js';
+import { sluice as runSluice } from '../helpers/cli.js';
 import { withPlatform } from '../helpers/platform.js';
 
-const root = new URL('../..', import.meta.url).pathname;
-
-/** Runs `sluice <args>` as a user would (through tsx), feeding stdin; resolves with its outputs. */
-function sluice(
-  args: string[],
-  stdin = '',
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'engine/cli.ts', ...args], {
-      cwd: root,
-      env: { ...process.env, SLUICE_LOG_LEVEL: 'silent' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`sluice ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
-}
+/** Runs `sluice <args>` as a user would, feeding stdin. */
+const sluice = (args: string[], stdin = '') => runSluice(args, { stdin });
 
 describe('sluice console tools', () => {
   let platform: Awaited<ReturnType<typeof withPlatform>>;

@@ -1,41 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { appendFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { freePort, tempDir } from '../helpers/broker.js';
+import { sluice as runSluice } from '../helpers/cli.js';
 import { freshDatabase, offeredTimescale, type TestDatabase } from '../helpers/postgres.js';
 
-const root = new URL('../..', import.meta.url).pathname;
 const fixtures = new URL('./fixtures/suite/', import.meta.url).pathname;
 const suite = ['0001_devices.sql', '0002_readings.sql', '0003_device_names.sql'];
 
-/** `sluice <args>` as a user runs it (through tsx), with DATABASE_URL unset unless given. */
-function sluice(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const { DATABASE_URL: _, ...inherited } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'engine/cli.ts', ...args], {
-      cwd: root,
-      env: { ...inherited, SLUICE_LOG_LEVEL: 'silent', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`sluice ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** `sluice <args>` as a user runs it, with DATABASE_URL unset unless given. */
+const sluice = (args: string[], env: Record<string, string> = {}) => runSluice(args, { env });
 
 describe('sluice migrate', () => {
   let db: TestDatabase;

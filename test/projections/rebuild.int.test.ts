@@ -5,8 +5,6 @@
  * The rebuilt read model equals the live one, and events after the swap land in the new one.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
@@ -16,27 +14,15 @@ import { RegistryClient } from '../../engine/registry/index.js';
 import { catalogue, servedProjections } from '../../projections/index.js';
 import type { PredictionMade } from '../../schemas/generated/events.js';
 import { kafkaClient } from '../helpers/broker.js';
+import { sluice } from '../helpers/cli.js';
 import { withPlatform } from '../helpers/platform.js';
 import { type TestDatabase, targets } from '../helpers/postgres.js';
 import { deadLetterSerializer } from '../projection/support.js';
 import { migratedDatabase } from './support.js';
 
-const root = new URL('../..', import.meta.url).pathname;
 const TOPIC = 'inference.prediction.made';
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'engine/cli.ts'), ...args], {
-      cwd: root,
-      env: { ...process.env, SLUICE_LOG_LEVEL: 'silent' },
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d) => (stdout += d));
-    proc.stderr.on('data', (d) => (stderr += d));
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => sluice(args, { timeoutMs: 120_000 });
 
 const prediction = (i: number): PredictionMade => ({
   predictionId: `00000000-0000-4000-9000-${String(i).padStart(12, '0')}`,

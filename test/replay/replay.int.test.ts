@@ -4,7 +4,6 @@
  * `reset` puts a topology application back to its input's start so it reprocesses history.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -12,25 +11,9 @@ import type { Kafka, KafkaMessage } from 'kafkajs';
 import { REPLAY_HEADERS } from '../../engine/replay/index.js';
 import { Serdes, StreamsApp, StreamsBuilder } from '../../engine/topology/index.js';
 import { kafkaClient, tempDir, withBroker } from '../helpers/broker.js';
+import { sluice } from '../helpers/cli.js';
 
-const root = new URL('../..', import.meta.url).pathname;
-
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'engine/cli.ts'), ...args], {
-      cwd: root,
-      env: { ...process.env, SLUICE_LOG_LEVEL: 'silent', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d) => (stdout += d));
-    proc.stderr.on('data', (d) => (stderr += d));
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => sluice(args);
 
 interface Read {
   partition: number;
