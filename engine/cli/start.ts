@@ -8,8 +8,7 @@ import { summary } from '../migrate/command.js';
 import { migrate } from '../migrate/runner.js';
 import { pgCommand } from '../pg/command.js';
 import { loadPipeline } from '../pipeline.js';
-import { deadLetterSerializer } from '../projection/command.js';
-import { ProjectionSupervisor } from '../projection/index.js';
+import { deadLetterSerializer, ProjectionSupervisor } from '../projection/index.js';
 import { registryCommand } from '../registry/command.js';
 import { closeOnSignal } from './usage.js';
 

@@ -1,14 +1,12 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { loadCatalogue } from '../catalogue/index.js';
 import { UsageError } from '../cli/usage.js';
-import { AvroSerializer } from '../codec/index.js';
 import { config } from '../config.js';
 import { commonOptions, connect } from '../console/options.js';
 import { loadPipeline } from '../pipeline.js';
 import { progress } from '../replay/progress.js';
-import type { DeadLetterValue } from '../topology/index.js';
 import { liveVersion, type ServedProjection } from './blueGreen.js';
+import { deadLetterSerializer } from './deadLetters.js';
 import { describeRebuild, executeRebuild, planRebuild } from './rebuild.js';
 import { projectionStatus } from './status.js';
 import { ProjectionSupervisor } from './supervisor.js';
@@ -22,8 +20,6 @@ export const projectionsUsage = `  projections list      the pipeline's projecti
     --dry-run | --execute   print the plan (default) or do it
     --database-url URL  --bootstrap-server H:P  --schema-registry URL  --pipeline MODULE`;
 
-const DEAD_LETTER_SCHEMA = 'sluice.platform.DeadLetterRecorded';
-
 function pick(all: ServedProjection[], names: string[]): ServedProjection[] {
   if (names.length === 0) return all;
   const unknown = names.filter((n) => !all.some((p) => p.name === n));
@@ -33,15 +29,6 @@ function pick(all: ServedProjection[], names: string[]): ServedProjection[] {
     );
   }
   return all.filter((p) => names.includes(p.name));
-}
-
-/** The dead-letter encoder every runner needs: the catalogue's schema and subject. */
-export function deadLetterSerializer(
-  registry: ReturnType<typeof connect>['registry'],
-): AvroSerializer<DeadLetterValue> {
-  const schema = loadCatalogue(config().SLUICE_CATALOGUE_DIR).schemas.get(DEAD_LETTER_SCHEMA);
-  if (!schema) throw new Error(`the catalogue has no ${DEAD_LETTER_SCHEMA}`);
-  return new AvroSerializer<DeadLetterValue>(registry, 'platform.deadletter.recorded-value', schema.json);
 }
 
 export async function projectionsCommand(argv: string[]): Promise<void> {

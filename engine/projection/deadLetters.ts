@@ -1,17 +1,11 @@
-import type { IHeaders, Message } from 'kafkajs';
-import type { AvroSerializer } from '../codec/index.js';
+import type { Message } from 'kafkajs';
+import { loadCatalogue } from '../catalogue/index.js';
+import { AvroSerializer, type SchemaRegistryLike } from '../codec/index.js';
+import { config } from '../config.js';
+import { toBufferHeaders } from '../kafka/headers.js';
 import { type DeadLetterValue, toDeadLetterValue } from '../topology/index.js';
 import type { ErrorRow } from './checkpoints.js';
 import type { PreparedEvent } from './prepare.js';
-
-function bufferHeaders(h: IHeaders | undefined): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(h ?? {})) {
-    const one = Array.isArray(v) ? v[0] : v;
-    if (one !== undefined && one !== null) out[k] = Buffer.isBuffer(one) ? one : Buffer.from(String(one));
-  }
-  return out;
-}
 
 /**
  * A poison event as a record of `<topic>.dlq`, in the catalogue's DeadLetterRecorded encoding
@@ -34,7 +28,7 @@ export function deadLetterMessage(
           key: event.message.key ?? null,
           value: event.message.value ?? null,
           timestamp: Number(event.message.timestamp),
-          headers: bufferHeaders(event.message.headers),
+          headers: toBufferHeaders(event.message.headers),
         },
         error: poison.error,
       },
@@ -71,4 +65,17 @@ export function errorRow(event: PreparedEvent): ErrorRow {
     message: err.message,
     payload: event.message.value ?? null,
   };
+}
+
+/**
+ * The encoder of dead letters every runner needs: the catalogue's DeadLetterRecorded schema
+ * under its subject (catalogue from SLUICE_CATALOGUE_DIR unless `catalogueDir` is given).
+ */
+export function deadLetterSerializer(
+  registry: SchemaRegistryLike,
+  catalogueDir: string = config().SLUICE_CATALOGUE_DIR,
+): AvroSerializer<DeadLetterValue> {
+  const entry = loadCatalogue(catalogueDir).schemas.get('sluice.platform.DeadLetterRecorded');
+  if (!entry) throw new Error(`the catalogue in ${catalogueDir} has no sluice.platform.DeadLetterRecorded`);
+  return new AvroSerializer<DeadLetterValue>(registry, 'platform.deadletter.recorded-value', entry.json);
 }

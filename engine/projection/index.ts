@@ -1,5 +1,6 @@
 export type { PartitionRange, WriteOutcome } from './batchWriter.js';
 export { type BlueGreen, liveVersion, type ServedProjection } from './blueGreen.js';
+export { deadLetterSerializer } from './deadLetters.js';
 export {
   accumulate,
   type ColumnType,

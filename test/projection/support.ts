@@ -7,10 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
-import { loadCatalogue } from '../../engine/catalogue/index.js';
-import { AvroDeserializer, AvroSerializer, type SchemaRegistryLike } from '../../engine/codec/index.js';
+import { AvroDeserializer, type AvroSerializer, type SchemaRegistryLike } from '../../engine/codec/index.js';
 import {
   accumulate,
+  deadLetterSerializer as engineDeadLetterSerializer,
   insertIgnore,
   type ProjectionDefinition,
   source,
@@ -138,10 +138,8 @@ export function readingsProjection(
 }
 
 /** The catalogue's dead-letter serializer, as an application would build it. */
-export function deadLetterSerializer(registry: SchemaRegistryLike): AvroSerializer<DeadLetterValue> {
-  const entry = loadCatalogue(join(root, 'schemas')).schemas.get('sluice.platform.DeadLetterRecorded')!;
-  return new AvroSerializer<DeadLetterValue>(registry, 'platform.deadletter.recorded-value', entry.json);
-}
+export const deadLetterSerializer = (registry: SchemaRegistryLike): AvroSerializer<DeadLetterValue> =>
+  engineDeadLetterSerializer(registry, join(root, 'schemas'));
 
 /** Waits until the projection's checkpoints equal the topics' end offsets (every event applied). */
 export async function waitCaughtUp(

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors.js';
+import { toBufferHeaders } from '../../kafka/headers.js';
 import { createLogger } from '../../observability/logger.js';
 import { type TopologyMetrics, topologyMetrics } from '../../observability/metrics.js';
 import { ChangeLoggingKeyValueStore, ChangeLoggingWindowStore } from '../../state/changelogging.js';
@@ -631,15 +632,6 @@ export class StreamsApp {
     await this.standbys?.close();
     await this.sharedProducer?.disconnect();
   }
-}
-
-function toBufferHeaders(h: Record<string, unknown> | undefined): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(h ?? {})) {
-    const one = Array.isArray(v) ? v[0] : v;
-    if (one !== undefined && one !== null) out[k] = Buffer.isBuffer(one) ? one : Buffer.from(String(one));
-  }
-  return out;
 }
 
 async function withHeartbeats(work: Promise<void> | void, heartbeat: () => Promise<void>): Promise<void> {
