@@ -157,16 +157,12 @@ export class Task {
         return;
       } catch (err) {
         if ((err as { retriable?: boolean }).retriable !== true) throw err;
-        this.retries++;
       }
       await new Promise((r) => setTimeout(r, delay));
       if (this.closed) throw new Error(`task ${this.id} closed while a serde was retrying`);
       pending = again();
     }
   }
-
-  /** Retriable serde preparations retried so far (a registry outage shows here). */
-  retries = 0;
 
   private fail(
     kind: 'deserialization' | 'processing' | RejectReason,
