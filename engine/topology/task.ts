@@ -58,7 +58,9 @@ export class Task {
   private maxTimestamp = -1;
   private readonly punctuations: Punctuation[] = [];
   private readonly inflight = new Set<Promise<void>>();
-  private collecting: Promise<void>[] | null = null;
+  /** True while a record goes through the graph; its async work is collected (lazily). */
+  private routing = false;
+  private collected: Promise<void>[] | null = null;
   private readonly sharedObjects = new Map<string, unknown>();
   /** Counts routed records, so flush knows when nothing moves any more. */
   private routed = 0;
@@ -122,20 +124,15 @@ export class Task {
     }
     const node = source.node as SourceNode;
     const decodesValue = !(node.tombstones && raw.value === null);
-    const prepare = () => {
-      const pk = node.key.prepare?.(raw.key, topic);
-      const pv = decodesValue ? node.value.prepare?.(raw.value, topic) : undefined;
-      return pk && pv ? Promise.all([pk, pv]).then(() => undefined) : (pk ?? pv);
-    };
     let pending: Promise<void> | undefined;
     try {
-      pending = prepare();
+      pending = prepareRecord(node, topic, raw, decodesValue);
     } catch (err) {
       this.fail('deserialization', position, raw, err);
       return;
     }
     if (!pending) return this.processDecoded(source, node, topic, raw, position, decodesValue);
-    return this.untilPrepared(pending, prepare).then(
+    return this.untilPrepared(pending, () => prepareRecord(node, topic, raw, decodesValue)).then(
       () => this.processDecoded(source, node, topic, raw, position, decodesValue),
       (err) => {
         if (this.closed) throw err;
@@ -209,17 +206,18 @@ export class Task {
     }
     if (record.timestamp > this.maxTimestamp) this.maxTimestamp = record.timestamp;
 
-    const collected: Promise<void>[] = [];
     this.current = { position, raw };
-    this.collecting = collected;
+    this.routing = true;
     try {
       this.route(source, record);
     } catch (err) {
       this.fail('processing', position, raw, err);
     } finally {
-      this.collecting = null;
+      this.routing = false;
     }
-    if (collected.length === 0) {
+    const collected = this.collected;
+    this.collected = null;
+    if (collected === null) {
       this.current = NOWHERE;
       return this.afterRecord();
     }
@@ -328,7 +326,7 @@ export class Task {
       done();
       this.failure ??= asError(err);
     });
-    this.collecting?.push(handled);
+    if (this.routing) (this.collected ??= []).push(handled);
   }
 
   private firePunctuations(type: PunctuationType, now: number): void {
@@ -437,6 +435,18 @@ interface TaskHooks {
   reject(record: StreamRecord<unknown, unknown>, reason: RejectReason, error?: Error): void;
   shared(key: string, create: () => unknown): unknown;
   withOrigin(origin: Origin, fn: () => void): void;
+}
+
+/** Starts the source serdes' async preparation of a record; undefined when none is needed. */
+function prepareRecord(
+  node: SourceNode,
+  topic: string,
+  raw: RawRecord,
+  decodesValue: boolean,
+): Promise<void> | undefined {
+  const pk = node.key.prepare?.(raw.key, topic);
+  const pv = decodesValue ? node.value.prepare?.(raw.value, topic) : undefined;
+  return pk && pv ? Promise.all([pk, pv]).then(() => undefined) : (pk ?? pv);
 }
 
 /** The context of one node in one task. */
