@@ -42,6 +42,38 @@ describe('the kafkajs patch', () => {
     assert.match(source, /merged\[index\]\.messages\.concat\(messages\)/);
   });
 
+  it('is applied: the default partitioner hashes keys as Kafka does, without long.js', () => {
+    const path = require.resolve('kafkajs/src/producer/partitioners/default/murmur2.js');
+    assert.match(readFileSync(path, 'utf8'), /Math\.imul/, `${path} is not patched`);
+    const murmur2 = require(path) as (key: Buffer | string) => number;
+    // Kafka's own test vectors (UtilsTest.testMurmur2).
+    const vectors: [string, number][] = [
+      ['21', -973932308],
+      ['foobar', -790332482],
+      ['a-little-bit-long-string', -985981536],
+      ['a-little-bit-longer-string', -1486304829],
+      ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+      ['abc', 479470107],
+    ];
+    for (const [key, hash] of vectors) assert.equal(murmur2(Buffer.from(key)), hash, key);
+    const { Partitioners } = require('kafkajs') as typeof import('kafkajs');
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: 12 }, (_, i) => ({
+      partitionId: i,
+      leader: i === 5 ? -1 : 0,
+      replicas: [0],
+      isr: [0],
+      partitionErrorCode: 0,
+    }));
+    const pick = (key: string | null) =>
+      partitioner({ topic: 't', partitionMetadata, message: { key, value: null } });
+    for (const [key, hash] of vectors) assert.equal(pick(key), (hash & 0x7fffffff) % 12, key);
+    // Keyless messages still go round robin over the partitions that have a leader.
+    const keyless = new Set(Array.from({ length: 22 }, () => pick(null)));
+    assert.equal(keyless.size, 11);
+    assert.ok(!keyless.has(5));
+  });
+
   it('is applied: varlongs that fit 32 bits skip long.js and give the same bytes', () => {
     const Encoder = require('kafkajs/src/protocol/encoder.js') as KafkaEncoder;
     assert.match(
