@@ -20,32 +20,41 @@
  * A Sluice case is timed from StreamsApp.start() until the group has committed the input's end
  * offsets, and is checked: every record in, the exact number of records out, no dead letters.
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
 import { Kafka, type logCreator, logLevel, Partitioners } from 'kafkajs';
+import type { Registry } from 'prom-client';
 import { loadCatalogue } from '../engine/catalogue/index.js';
 import { AvroDeserializer, AvroSerializer } from '../engine/codec/index.js';
 import { registry as metricsRegistry } from '../engine/observability/metrics.js';
 import { RegistryClient, startRegistry } from '../engine/registry/index.js';
 import {
   avroSerde,
-  type ProcessingGuarantee,
   type Serde,
   Serdes,
   StreamsApp,
+  type StreamsAppFactory,
   StreamsBuilder,
+  StreamThreads,
   TimeWindows,
   type Topology,
 } from '../engine/topology/index.js';
 import { ensureCompiledBroker, startBrokerProcess } from './lib/brokerProcess.js';
+import { ensureCompiled } from './lib/compile.js';
 import { formatProfile, type ProfileSlice, summarizeProfiles } from './lib/cpuprofile.js';
 import { machineInfo } from './lib/machine.js';
 import { runCleanups, spawnTracked, tempDir } from './lib/proc.js';
 import { type BenchCase, benchCase, printReport, progress } from './lib/report.js';
 import { median, nowMs, perSec } from './lib/stats.js';
 
-const root = new URL('..', import.meta.url).pathname;
+/** The repository, whether this file runs from bench/ (tsx) or compiled from bench/.out/build/bench/. */
+const root = (() => {
+  let dir = new URL('..', import.meta.url).pathname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 const SCHEMA = 'sluice.sensors.SensorReadingRecorded';
 const INPUT_TOPIC = 'sensors.reading.recorded';
 const DISTINCT_TOPIC = 'bench.reading.distinct-devices';
@@ -60,6 +69,8 @@ const FETCH = { maxBytesPerPartition: 2 << 20, maxWaitTimeInMs: 100 };
 
 type CaseName = 'map' | 'window' | 'window-eos' | 'distinct';
 const ALL_CASES: CaseName[] = ['map', 'window', 'window-eos', 'distinct'];
+/** Results are keyed by case, and by thread count when more than one. */
+const caseKey = (c: CaseName, threads: number) => (threads === 1 ? c : `${c} x${threads}`);
 
 interface Reading {
   deviceId: string;
@@ -95,6 +106,8 @@ interface WorkerJob {
   id: string;
   /** A Sluice case still running after this long stops and reports a partial rate. */
   timeoutMs: number;
+  /** Stream threads of the Sluice app (StreamThreads when > 1). */
+  threads: number;
 }
 
 interface WorkerResult {
@@ -320,8 +333,12 @@ async function buildTopology(job: WorkerJob, out: string): Promise<Topology> {
   return b.build();
 }
 
-async function counterValue(name: string, labels: Record<string, string>): Promise<number> {
-  const metric = metricsRegistry.getSingleMetric(name);
+async function counterValue(
+  name: string,
+  labels: Record<string, string>,
+  reg: Registry = metricsRegistry,
+): Promise<number> {
+  const metric = reg.getSingleMetric(name);
   if (!metric) return 0;
   const { values } = await metric.get();
   return values
@@ -329,40 +346,57 @@ async function counterValue(name: string, labels: Record<string, string>): Promi
     .reduce((s, v) => s + v.value, 0);
 }
 
+const appId = (job: WorkerJob) => `bench-${job.kind}-${job.id}`;
+const outTopic = (job: WorkerJob) => `bench.${job.kind}.out-${job.id}`;
+
+/** The case's app; with stream threads, each thread calls this (the module's factory export). */
+export const createStreamsApp: StreamsAppFactory<WorkerJob> = async (job) => ({
+  applicationId: appId(job),
+  kafka: kafka(job.bootstrap, appId(job)),
+  topology: await buildTopology(job, outTopic(job)),
+  processingGuarantee: job.kind === 'map' || job.kind === 'window' ? 'at_least_once' : 'exactly_once',
+  stateDir: job.stateDir,
+});
+
+/** A StreamsApp, or StreamThreads running this module's createStreamsApp in each thread. */
+async function startApp(job: WorkerJob) {
+  if (job.threads === 1) {
+    const app = await StreamsApp.start(await createStreamsApp(job, { index: 0, count: 1 }));
+    return { error: () => app.error, metrics: async () => metricsRegistry, close: () => app.close() };
+  }
+  const app = await StreamThreads.start({
+    module: new URL(import.meta.url),
+    arg: job,
+    numStreamThreads: job.threads,
+  });
+  return { error: () => app.error, metrics: () => app.metrics(), close: () => app.close() };
+}
+
 async function runSluice(job: WorkerJob): Promise<WorkerResult> {
-  const applicationId = `bench-${job.kind}-${job.id}`;
-  const out = `bench.${job.kind}.out-${job.id}`;
-  const guarantee: ProcessingGuarantee =
-    job.kind === 'map' || job.kind === 'window' ? 'at_least_once' : 'exactly_once';
+  const applicationId = appId(job);
+  const out = outTopic(job);
   const client = kafka(job.bootstrap, applicationId);
   const admin = client.admin();
   await admin.connect();
   const partitions = (await admin.fetchTopicMetadata({ topics: [job.topic] })).topics[0]!.partitions.length;
   await admin.createTopics({ topics: [{ topic: out, numPartitions: partitions }], waitForLeaders: true });
   const ends = await admin.fetchTopicOffsets(job.topic);
-  const topology = await buildTopology(job, out);
   const labels = { application: applicationId };
 
   const start = nowMs();
   const startUs = monotonicUs();
-  const app = await StreamsApp.start({
-    applicationId,
-    kafka: client,
-    topology,
-    processingGuarantee: guarantee,
-    stateDir: job.stateDir,
-  });
+  const app = await startApp(job);
   let ms = 0;
   let partial = false;
   try {
     const deadline = Date.now() + job.timeoutMs;
     for (;;) {
-      if (app.error) throw app.error;
+      if (app.error()) throw app.error();
       if (Date.now() > deadline) {
         partial = true;
         break;
       }
-      const seen = await counterValue('sluice_topology_records_in_total', labels);
+      const seen = await counterValue('sluice_topology_records_in_total', labels, await app.metrics());
       if (seen >= job.records) {
         const [c] = await admin.fetchOffsets({ groupId: applicationId, topics: [job.topic] });
         const done = ends.every(
@@ -374,14 +408,19 @@ async function runSluice(job: WorkerJob): Promise<WorkerResult> {
       await new Promise((r) => setTimeout(r, 50));
     }
     ms = nowMs() - start;
-  } finally {
+  } catch (err) {
     await app.close();
+    throw err;
+  } finally {
     await admin.disconnect();
   }
+  // Read before close: a closed stream thread takes its metrics with it.
+  const reg = await app.metrics();
+  const records = await counterValue('sluice_topology_records_in_total', labels, reg);
+  const sent = await counterValue('sluice_topology_records_out_total', { ...labels, topic: out }, reg);
+  const dead = await counterValue('sluice_topology_dead_letter_records_total', labels, reg);
+  await app.close();
   const window = { startUs, endUs: startUs + ms * 1000 };
-  const records = await counterValue('sluice_topology_records_in_total', labels);
-  const sent = await counterValue('sluice_topology_records_out_total', { ...labels, topic: out });
-  const dead = await counterValue('sluice_topology_dead_letter_records_total', labels);
   // A run stopped at the time limit is measured on the records it took in; its outputs are not checked.
   if (partial) return { ms, window, records, out: sent, peakRssBytes: peakRss(), partial };
   if (records !== job.records || sent !== job.expectedOut || dead !== 0) {
@@ -398,20 +437,18 @@ async function worker(jobJson: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-/** Runs one case in a fresh process (this file with --worker) and returns what it measured. */
-function runWorker(job: WorkerJob, profileDir?: string): Promise<WorkerResult> {
-  // A directory per run: tsx's loader thread writes a profile of its own next to the main thread's.
+/**
+ * Runs one case in a fresh process (this file, compiled by tsc, with --worker) and returns what
+ * it measured. A directory per run: each stream thread writes a profile of its own.
+ */
+function runWorker(job: WorkerJob, compiled: string, profileDir?: string): Promise<WorkerResult> {
   const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   return new Promise((resolve, reject) => {
-    const child = spawnTracked(
-      process.execPath,
-      [...prof, '--import', 'tsx', join(root, 'bench/topology.bench.ts'), '--worker', JSON.stringify(job)],
-      {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' },
-      },
-    );
+    const child = spawnTracked(process.execPath, [...prof, compiled, '--worker', JSON.stringify(job)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d) => {
@@ -451,6 +488,7 @@ const HELP = `npm run bench -- topology [options]
   --partitions N      input partitions (default: the catalogue's for ${INPUT_TOPIC})
   --repeat N          runs per case; the table shows medians (default 3)
   --cases LIST        ${ALL_CASES.join(',')} (default all)
+  --stream-threads L  stream threads of the map and window cases, each count a row (default 1,2)
   --case-timeout S    a Sluice run still going after S seconds stops there and reports the rate
                       so far, once (default 120)
   --profile           run every worker under node --cpu-prof; print its hot functions (stderr)
@@ -470,6 +508,7 @@ async function main(): Promise<void> {
           repeat: { type: 'string', default: '3' },
           cases: { type: 'string', default: ALL_CASES.join(',') },
           'case-timeout': { type: 'string', default: '120' },
+          'stream-threads': { type: 'string', default: '1,2' },
           profile: { type: 'boolean', default: false },
           'profile-dir': { type: 'string' },
           json: { type: 'boolean', default: false },
@@ -502,6 +541,7 @@ async function main(): Promise<void> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const cases = opt.cases.split(',').map((c) => c.trim()) as CaseName[];
   for (const c of cases) if (!ALL_CASES.includes(c)) usageError(`unknown case "${c}"`);
+  const threadCounts = opt['stream-threads'].split(',').map((n) => int('stream-threads', n.trim(), 1));
 
   const catalogue = loadCatalogue(join(root, 'schemas'));
   const spec = catalogue.topic(INPUT_TOPIC);
@@ -510,6 +550,13 @@ async function main(): Promise<void> {
   const partitions = opt.partitions === undefined ? spec.partitions : int('partitions', opt.partitions, 1);
 
   ensureCompiledBroker();
+  const compiled = ensureCompiled({
+    project: 'tsconfig.bench.json',
+    entry: 'bench/.out/build/bench/topology.bench.js',
+    outDir: 'bench/.out/build',
+    sources: ['engine', 'bench'],
+    what: 'the compiled bench',
+  });
   const machine = machineInfo();
   process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
   const work = tempDir('sluice-bench-topology-');
@@ -550,7 +597,13 @@ async function main(): Promise<void> {
     const results = new Map<string, WorkerResult[]>();
     const profiles = new Map<string, ProfileSlice[]>();
     let seq = 0;
-    const job = (kind: WorkerJob['kind'], topic: string, n: number, expectedOut: number): WorkerJob => ({
+    const job = (
+      kind: WorkerJob['kind'],
+      topic: string,
+      n: number,
+      expectedOut: number,
+      threads = 1,
+    ): WorkerJob => ({
       kind,
       bootstrap: broker.bootstrap,
       registryUrl: registryServer.url,
@@ -561,12 +614,13 @@ async function main(): Promise<void> {
       stateDir: join(work.path, 'state'),
       id: `${++seq}`,
       timeoutMs: caseTimeoutMs,
+      threads,
     });
     /** Runs a case once more, unless an earlier run stopped at the time limit (it would again). */
     const measure = async (round: number, name: string, j: WorkerJob) => {
       if (results.get(name)?.some((r) => r.partial)) return;
       const dir = profileDir ? join(profileDir, `${name.replace(/\W+/g, '-')}-${round}`) : undefined;
-      const r = await runWorker(j, dir);
+      const r = await runWorker(j, compiled, dir);
       results.set(name, [...(results.get(name) ?? []), r]);
       if (dir) {
         const slices = readdirSync(dir).map((f) => ({ file: join(dir, f), window: r.window }));
@@ -586,7 +640,10 @@ async function main(): Promise<void> {
       t = nowMs();
       if (throughput) await measure(round, 'baseline', job('baseline', INPUT_TOPIC, records, 0));
       for (const c of cases) {
-        if (c !== 'distinct') await measure(round, c, job(c, INPUT_TOPIC, records, expected[c]));
+        if (c === 'distinct') continue;
+        for (const n of threadCounts) {
+          await measure(round, caseKey(c, n), job(c, INPUT_TOPIC, records, expected[c], n));
+        }
       }
       if (cases.includes('distinct')) {
         await measure(round, 'distinct baseline', job('baseline', DISTINCT_TOPIC, distinctKeys, 0));
@@ -605,11 +662,12 @@ async function main(): Promise<void> {
     };
     const goals: Partial<Record<CaseName, number>> = { map: 0.8, window: 0.5, 'window-eos': 0.35 };
     const partialRuns: string[] = [];
-    const partialMark = (c: string) => {
-      const p = results.get(c)!.find((r) => r.partial);
+    const partialMark = (key: string) => {
+      const p = results.get(key)!.find((r) => r.partial);
       if (!p) return '';
+      const c = key.split(' ')[0] as CaseName;
       partialRuns.push(
-        `${labels[c as CaseName]}: stopped at the ${caseTimeoutMs / 1000} s limit after ${p.records.toLocaleString('en-US')} of ` +
+        `${labels[c]}${key.includes(' ') ? ` (${key.split(' ')[1]})` : ''}: stopped at the ${caseTimeoutMs / 1000} s limit after ${p.records.toLocaleString('en-US')} of ` +
           `${(c === 'distinct' ? distinctKeys : records).toLocaleString('en-US')} records (one run, outputs not checked)`,
       );
       return ' *';
@@ -618,12 +676,16 @@ async function main(): Promise<void> {
     const verdicts: string[] = [];
     for (const c of cases) {
       if (c === 'distinct') continue;
-      const row = benchCase(`${labels[c]}${partialMark(c)}`, 'events/s', rate('baseline'), rate(c));
-      rows.push(row);
-      const goal = goals[c]!;
-      verdicts.push(
-        `${labels[c]} ${row.ratio.toFixed(2)} (goal ≥ ${goal}: ${row.ratio >= goal ? 'met' : 'NOT met'})`,
-      );
+      for (const n of threadCounts) {
+        const key = caseKey(c, n);
+        const label = `${labels[c]}${n > 1 ? `, ${n} stream threads` : ''}`;
+        const row = benchCase(`${label}${partialMark(key)}`, 'events/s', rate('baseline'), rate(key));
+        rows.push(row);
+        const goal = goals[c]!;
+        verdicts.push(
+          `${label} ${row.ratio.toFixed(2)} (goal ≥ ${goal}: ${row.ratio >= goal ? 'met' : 'NOT met'})`,
+        );
+      }
     }
     if (cases.includes('distinct')) {
       rows.push(
@@ -656,7 +718,8 @@ async function main(): Promise<void> {
           `baseline: kafkajs eachBatch in a fresh process and group, decoding every value (AvroDeserializer.decodeSync), ` +
             `maxBytesPerPartition ${FETCH.maxBytesPerPartition / 2 ** 20} MiB and maxWaitTimeInMs ${FETCH.maxWaitTimeInMs} as the runtime; timed from run() to the last record`,
           'sluice: StreamsApp in a fresh process, one task per partition, commit interval 100 ms; timed from StreamsApp.start() ' +
-            'until the group has committed the input end offsets; records in/out and dead letters checked exactly',
+            'until the group has committed the input end offsets; records in/out and dead letters checked exactly; ' +
+            '"N stream threads": StreamThreads, N StreamsApps on worker threads of the one process, each a group member',
           `map: filter (temperature, not BAD: ${expected.map.toLocaleString('en-US')} kept) + mapValues, Avro out; ` +
             `window: tumbling 1 min, grace ${GRACE_MS / 1000} s, count/sum/min/max (mean on output) in an lmdb window store, ` +
             `suppress(untilWindowCloses): ${expected.window.toLocaleString('en-US')} final results out`,
@@ -686,7 +749,9 @@ async function main(): Promise<void> {
 }
 
 const workerIndex = process.argv.indexOf('--worker');
-if (workerIndex >= 0) {
+if (!isMainThread) {
+  // A stream thread imports this module for createStreamsApp only.
+} else if (workerIndex >= 0) {
   worker(process.argv[workerIndex + 1]!).then(
     () => process.exit(0),
     (err) => {

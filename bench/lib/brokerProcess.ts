@@ -1,24 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureCompiled } from './compile.js';
 import { spawnTracked, stopChild } from './proc.js';
-import { progress } from './report.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 
 export type BrokerCommand = 'dist' | 'tsx';
-
-function newestMtime(dir: string, ext: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) newest = Math.max(newest, newestMtime(p, ext));
-    else if (name.endsWith(ext) && !name.endsWith(`.test${ext}`)) newest = Math.max(newest, st.mtimeMs);
-  }
-  return newest;
-}
 
 /**
  * Makes sure dist/ holds the broker compiled from the current engine/ sources: the bench
@@ -26,20 +13,13 @@ function newestMtime(dir: string, ext: string): number {
  * broker process. Rebuilds (`tsc -p tsconfig.build.json`, a few seconds) when stale.
  */
 export function ensureCompiledBroker(): void {
-  const cli = join(root, 'dist/engine/cli.js');
-  const fresh =
-    existsSync(cli) &&
-    newestMtime(join(root, 'dist/engine'), '.js') >= newestMtime(join(root, 'engine'), '.ts');
-  if (fresh) return;
-  progress('bench: dist/ is missing or older than engine/: building (tsc -p tsconfig.build.json)');
-  const tsc = join(root, 'node_modules/typescript/bin/tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
-    cwd: root,
-    stdio: ['ignore', 2, 2],
+  ensureCompiled({
+    project: 'tsconfig.build.json',
+    entry: 'dist/engine/cli.js',
+    outDir: 'dist/engine',
+    sources: ['engine'],
+    what: 'the broker in dist/',
   });
-  // tsc still emits JavaScript when it reports type errors: run that rather than nothing.
-  if (r.status !== 0 && !existsSync(cli)) throw new Error('building the broker failed');
-  if (r.status !== 0) progress('bench: tsc reported errors (above); measuring the JavaScript it emitted');
 }
 
 export interface BrokerProcess {

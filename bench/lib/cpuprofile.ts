@@ -33,7 +33,7 @@ export interface ProfileSummary {
   gcShare: number;
   /** By self time. */
   top: HotFunction[];
-  /** By inclusive time, only functions of the repository's own files (engine/, dist/engine/). */
+  /** By inclusive time, only functions of the repository's own files (engine/, compiled in dist/ or bench/.out/build/). */
   topTotal: HotFunction[];
 }
 
@@ -111,7 +111,7 @@ export function summarizeProfiles(slices: readonly ProfileSlice[], topN = 15): P
   });
   const top = [...all].sort((x, y) => y.selfShare - x.selfShare).slice(0, topN);
   const topTotal = all
-    .filter((f) => /^(dist\/)?engine\//.test(f.where))
+    .filter((f) => /^(dist\/|bench\/\.out\/build\/)?engine\//.test(f.where))
     .sort((x, y) => y.totalShare - x.totalShare)
     .slice(0, topN);
   return { profiles: slices.length, busyMs: busy, idleMs: idle, gcShare: gc / b, top, topTotal };

@@ -30,6 +30,7 @@ export {
   StreamsApp,
   type StreamsAppOptions,
 } from './runtime/streamsApp.js';
+export { type StreamsAppFactory, StreamThreads, type StreamThreadsOptions } from './runtime/streamThreads.js';
 export { Serdes } from './serdes.js';
 export { Task, type TaskOptions } from './task.js';
 export {

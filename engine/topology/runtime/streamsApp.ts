@@ -52,6 +52,12 @@ export interface StreamsAppOptions {
   heartbeatIntervalMs?: number;
   logger?: Logger;
   metrics?: TopologyMetrics;
+  /**
+   * Awaited after the topics are prepared and before the consumer joins the group. StreamThreads
+   * holds every thread here so that all join the group at once: a thread joining late makes the
+   * others give up tasks they have started.
+   */
+  beforeJoin?: () => Promise<void>;
 }
 
 /**
@@ -234,6 +240,7 @@ export class StreamsApp {
       this.failure ??= payload.error;
       this.log.error({ err: this.failure }, 'processing stopped');
     });
+    await this.opts.beforeJoin?.();
     await consumer.connect();
     await consumer.subscribe({ topics: [...this.topicToSubtopology.keys()], fromBeginning: true });
     await consumer.run({

@@ -1,0 +1,86 @@
+/**
+ * One stream thread of a StreamThreads app (worker_threads entry): builds the app's options
+ * from the factory module, runs a StreamsApp, answers for its metrics and closes it on request.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { registry } from '../../observability/metrics.js';
+import { StreamsApp } from './streamsApp.js';
+import {
+  type MainMessage,
+  type StreamsAppFactory,
+  serializeError,
+  type ThreadMessage,
+} from './streamThreads.js';
+
+interface ThreadData {
+  module: string;
+  exportName: string;
+  arg: unknown;
+  index: number;
+  count: number;
+}
+
+const port = parentPort;
+if (!port) throw new Error('streamThread runs as a worker thread of StreamThreads');
+const data = workerData as ThreadData;
+const post = (m: ThreadMessage) => port.postMessage(m);
+
+let app: StreamsApp | null = null;
+let join: () => void = () => {};
+const joining = new Promise<void>((resolve) => {
+  join = resolve;
+});
+let closeRequested = false;
+let reported = false;
+
+async function close(): Promise<void> {
+  closeRequested = true;
+  await app?.close().catch(() => {});
+  // Ends the thread even if a client library left a handle open; the main thread expects it.
+  process.exit(0);
+}
+
+port.on('message', (m: MainMessage) => {
+  if (m.type === 'metrics') {
+    registry.getMetricsAsJSON().then(
+      (metrics) => post({ type: 'metrics', id: m.id, metrics }),
+      () => post({ type: 'metrics', id: m.id, metrics: [] }),
+    );
+  } else if (m.type === 'join') {
+    join();
+  } else if (m.type === 'close') {
+    join();
+    void close();
+  }
+});
+
+try {
+  const mod = (await import(data.module)) as Record<string, unknown>;
+  const factory = mod[data.exportName];
+  if (typeof factory !== 'function') {
+    throw new Error(`${data.module} does not export a function ${data.exportName}`);
+  }
+  const opts = await (factory as StreamsAppFactory)(data.arg, { index: data.index, count: data.count });
+  app = await StreamsApp.start({
+    ...opts,
+    beforeJoin: async () => {
+      await opts.beforeJoin?.();
+      post({ type: 'ready' });
+      await joining;
+    },
+  });
+  post({ type: 'started' });
+  // StreamsApp reports a stop through `error`: pass the first one on, once.
+  const watch = setInterval(() => {
+    if (!app?.error || reported) return;
+    reported = true;
+    clearInterval(watch);
+    post({ type: 'failed', error: serializeError(app.error) });
+  }, 100);
+  watch.unref();
+  if (closeRequested) await app.close();
+} catch (err) {
+  post({ type: 'failed', error: serializeError(err) });
+  await app?.close().catch(() => {});
+  port.close();
+}
