@@ -672,7 +672,7 @@ describe('StreamsApp on the embedded broker', () => {
     }
   });
 
-  it('at_least_once runs a simple map', async () => {
+  it('at_least_once sends outputs as they are produced and commits every 30 s by default (and on close)', async () => {
     const env = await withBroker();
     const kafka = kafkaClient(env.bootstrap);
     let running: Awaited<ReturnType<typeof startApp>> | null = null;
@@ -691,7 +691,16 @@ describe('StreamsApp on the embedded broker', () => {
       });
       const words = Array.from({ length: 200 }, (_, i) => ({ key: `k${i % 13}`, value: `word${i}` }));
       await produce(kafka, 'words', words);
-      await waitCaughtUp(kafka, applicationId, ['words']);
+      await waitFor(
+        'every output, before any commit',
+        async () => {
+          const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets('shouted'));
+          return ends.reduce((n, e) => n + Number(e.high), 0) === 200;
+        },
+        10_000,
+      );
+      // Outputs do not wait for the commit; the offsets do (Kafka Streams' 30 s under at_least_once).
+      assert.equal(await caughtUp(kafka, applicationId, ['words']), false);
       const out = await readAll(kafka, 'shouted');
       const perKey = (rs: { key: string; value: string }[]) => {
         const m: Record<string, string[]> = {};
@@ -703,6 +712,10 @@ describe('StreamsApp on the embedded broker', () => {
         perKey(words.map((w) => ({ key: w.key, value: `${w.value.toUpperCase()}!` }))),
       );
       assert.equal(out.length, 200);
+      // Closing commits what was processed.
+      await running.stop();
+      running = null;
+      assert.equal(await caughtUp(kafka, applicationId, ['words']), true);
     } finally {
       await running?.stop();
       await env.stop();

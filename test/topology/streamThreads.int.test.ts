@@ -90,6 +90,8 @@ describe('StreamThreads', () => {
       assert.equal(groups[0]!.members.length, 2);
       assert.equal(app.error, null);
       await app.close();
+      // Closed threads leave their final metrics behind.
+      assert.equal(await sum(await app.metrics(), 'sluice_topology_records_in_total', labels), 12_000);
       app = null;
       const counts = await lastCounts(kafka);
       assert.equal(counts.size, 60);

@@ -33,11 +33,12 @@ const joining = new Promise<void>((resolve) => {
 let closeRequested = false;
 let reported = false;
 
+/** Closes the app and hands over its final metrics; the main thread then ends this thread. */
 async function close(): Promise<void> {
   closeRequested = true;
   await app?.close().catch(() => {});
-  // Ends the thread even if a client library left a handle open; the main thread expects it.
-  process.exit(0);
+  const metrics = await registry.getMetricsAsJSON().catch(() => []);
+  post({ type: 'closed', metrics });
 }
 
 port.on('message', (m: MainMessage) => {

@@ -40,7 +40,10 @@ export type ThreadMessage =
   | { type: 'ready' }
   | { type: 'started' }
   | { type: 'failed'; error: SerializedError }
-  | { type: 'metrics'; id: number; metrics: MetricObjectWithValues<MetricValue<string>>[] };
+  | { type: 'metrics'; id: number; metrics: Metrics }
+  | { type: 'closed'; metrics: Metrics };
+
+type Metrics = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Messages the main thread posts to a stream thread. */
 export type MainMessage = { type: 'join' } | { type: 'metrics'; id: number } | { type: 'close' };
@@ -59,6 +62,8 @@ interface Thread {
   /** Asked to close: its exit is expected. */
   stopping: boolean;
   exitedYet: boolean;
+  /** The metrics it handed over when it closed. */
+  final: Metrics | null;
 }
 
 const CLOSE_TIMEOUT_MS = 60_000;
@@ -72,7 +77,7 @@ function threadEntry(): URL {
 export class StreamThreads {
   private failure: Error | null = null;
   private nextRequest = 0;
-  private readonly pending = new Map<number, (m: MetricObjectWithValues<MetricValue<string>>[]) => void>();
+  private readonly pending = new Map<number, (m: Metrics) => void>();
   private closing: Promise<void> | null = null;
 
   private constructor(private readonly threads: Thread[]) {}
@@ -104,7 +109,7 @@ export class StreamThreads {
           )
         : new Worker(entry, { workerData });
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      const thread: Thread = { index, worker, exited, stopping: false, exitedYet: false };
+      const thread: Thread = { index, worker, exited, stopping: false, exitedYet: false, final: null };
       threads.push(thread);
       ready.push(
         new Promise((resolve) => worker.on('message', (m: ThreadMessage) => m.type === 'ready' && resolve())),
@@ -140,6 +145,9 @@ export class StreamThreads {
         } else if (m.type === 'metrics') {
           this.pending.get(m.id)?.(m.metrics);
           this.pending.delete(m.id);
+        } else if (m.type === 'closed') {
+          t.final = m.metrics;
+          void t.worker.terminate();
         }
       });
       t.worker.on('error', (err) => fail(threadError(t.index, serializeError(err))));
@@ -171,14 +179,16 @@ export class StreamThreads {
 
   /**
    * The threads' metrics added up into one registry (counters and histograms summed across
-   * threads, as prom-client aggregates a cluster's workers). Threads that have stopped are left out.
+   * threads, as prom-client aggregates a cluster's workers). A thread that was closed counts with
+   * the metrics it had when it closed; one that failed and ended, not at all.
    */
   async metrics(): Promise<Registry> {
-    const live = this.threads.filter((t) => !t.exitedYet);
     const parts = await Promise.all(
-      live.map(
+      this.threads.map(
         (t) =>
-          new Promise<MetricObjectWithValues<MetricValue<string>>[]>((resolve) => {
+          new Promise<Metrics>((resolve) => {
+            if (t.final) return resolve(t.final);
+            if (t.exitedYet) return resolve([]);
             const id = this.nextRequest++;
             this.pending.set(id, resolve);
             t.worker.postMessage({ type: 'metrics', id } satisfies MainMessage);

@@ -34,7 +34,12 @@ export interface StreamsAppOptions {
   processingGuarantee?: ProcessingGuarantee;
   /** Where lmdb stores live: `<stateDir>/<applicationId>/<task>/<store>`. */
   stateDir?: string;
-  /** Longest time between commits inside a long fetched batch (default 100 ms, as Kafka Streams under EOS). */
+  /**
+   * Time between commits of a task; Kafka Streams' defaults: 100 ms under `exactly_once` (results
+   * are visible to read_committed consumers only once committed), 30 s under `at_least_once`
+   * (outputs are sent as they are produced; a commit writes the changelogs, flushes the stores and
+   * commits the offsets, and a crash reprocesses at most one interval).
+   */
   commitIntervalMs?: number;
   /** `dead-letter` (default): bad records go to `<topic>.dlq` and processing goes on; `fail`: the app stops. */
   deadLetterPolicy?: 'dead-letter' | 'fail';
@@ -91,7 +96,7 @@ export class StreamsApp {
     this.log = (opts.logger ?? createLogger('topology')).child({ topology: opts.applicationId });
     this.metrics = opts.metrics ?? topologyMetrics();
     this.guarantee = opts.processingGuarantee ?? 'exactly_once';
-    this.commitIntervalMs = opts.commitIntervalMs ?? 100;
+    this.commitIntervalMs = opts.commitIntervalMs ?? (this.guarantee === 'exactly_once' ? 100 : 30_000);
   }
 
   static async start(opts: StreamsAppOptions): Promise<StreamsApp> {
@@ -538,6 +543,7 @@ export class StreamsApp {
         settle();
       }
       if (Date.now() - ts.lastCommit >= this.commitIntervalMs) await this.commit(ts);
+      else if (!ts.producer) await this.sendEagerly(ts);
     });
     if (processed === 0) return;
     this.metrics.recordsIn.inc({ application: this.applicationId, topic }, processed);
@@ -549,23 +555,67 @@ export class StreamsApp {
     this.metrics.processSeconds.observe({ application: this.applicationId }, seconds / processed);
   }
 
-  /** One commit of one task: outputs, changelog records and offsets, atomically under EOS. */
-  private async commit(ts: TaskState): Promise<void> {
-    ts.lastCommit = Date.now();
-    await ts.task.flush();
-    if (!ts.dirty) return;
-    const end = this.metrics.commitSeconds.startTimer({ application: this.applicationId });
+  /**
+   * At least once: sends a task's outputs as they are produced (a batch at a time, not awaited),
+   * and its changelog records once many have gathered between commits. A commit waits for these
+   * sends before it commits offsets, so no offset is committed ahead of what it produced. At
+   * most MAX_SENDS_IN_FLIGHT sends per task are in flight: a slow broker slows processing down.
+   */
+  private async sendEagerly(ts: TaskState): Promise<void> {
+    const topicMessages = this.takeOutputs(ts);
+    if (ts.changeCount >= MAX_BUFFERED_CHANGES) topicMessages.push(...this.takeChanges(ts));
+    if (topicMessages.length === 0) return;
+    ts.track(this.sharedProducer!.sendBatch({ topicMessages, acks: -1 }).then(() => undefined));
+    try {
+      while (ts.sendsInFlight > MAX_SENDS_IN_FLIGHT) await ts.oldestSend();
+    } catch (err) {
+      await this.abandon(ts, err, 'sending outputs failed');
+      throw err;
+    }
+  }
+
+  /** The task's state is ahead of what Kafka holds: drop it; it restarts from the committed point. */
+  private async abandon(ts: TaskState, err: unknown, what: string): Promise<void> {
+    this.log.error({ task: ts.id, err }, `${what}; task will be restored`);
+    ts.reset();
+    this.tasks.delete(ts.id);
+    ts.task.close();
+    for (const s of ts.stores.values()) s.close();
+    await ts.producer?.disconnect().catch(() => {});
+  }
+
+  /** The task's buffered outputs as one sendBatch's topicMessages, counted as records out. */
+  private takeOutputs(ts: TaskState): { topic: string; messages: Message[] }[] {
     const topicMessages: { topic: string; messages: Message[] }[] = [];
     for (const [topic, messages] of ts.outputs) {
       topicMessages.push({ topic, messages });
       this.metrics.recordsOut.inc({ application: this.applicationId, topic }, messages.length);
     }
+    ts.outputs = new Map();
+    return topicMessages;
+  }
+
+  /** The task's buffered changelog records (the latest change per store key). */
+  private takeChanges(ts: TaskState): { topic: string; messages: Message[] }[] {
+    const topicMessages: { topic: string; messages: Message[] }[] = [];
     for (const [store, changes] of ts.changes) {
       topicMessages.push({
         topic: ts.stores.get(store)!.changelog!,
         messages: [...changes.values()].map((c) => ({ key: c.key, value: c.value, partition: ts.partition })),
       });
     }
+    ts.changes = new Map();
+    ts.changeCount = 0;
+    return topicMessages;
+  }
+
+  /** One commit of one task: outputs, changelog records and offsets, atomically under EOS. */
+  private async commit(ts: TaskState): Promise<void> {
+    ts.lastCommit = Date.now();
+    await ts.task.flush();
+    if (!ts.dirty) return;
+    const end = this.metrics.commitSeconds.startTimer({ application: this.applicationId });
+    const topicMessages = [...this.takeOutputs(ts), ...this.takeChanges(ts)];
     const offsets = [...ts.offsets].map(([topic, offset]) => ({
       topic,
       partitions: [{ partition: ts.partition, offset: String(offset) }],
@@ -583,6 +633,7 @@ export class StreamsApp {
           throw err;
         }
       } else {
+        await ts.sendsDone();
         if (topicMessages.length > 0) await this.sharedProducer!.sendBatch({ topicMessages, acks: -1 });
         if (offsets.length > 0)
           await this.consumer!.commitOffsets(
@@ -590,13 +641,7 @@ export class StreamsApp {
           );
       }
     } catch (err) {
-      // The task's state is ahead of what Kafka holds: drop it; it restarts from the committed point.
-      this.log.error({ task: ts.id, err }, 'commit failed; task will be restored');
-      ts.reset();
-      this.tasks.delete(ts.id);
-      ts.task.close();
-      for (const s of ts.stores.values()) s.close();
-      await ts.producer?.disconnect().catch(() => {});
+      await this.abandon(ts, err, 'commit failed');
       throw err;
     } finally {
       end();
@@ -619,6 +664,7 @@ export class StreamsApp {
         const now = Date.now();
         ts.task.punctuate(now);
         if (ts.dirty && now - ts.lastCommit >= this.commitIntervalMs) await this.commit(ts);
+        else if (!ts.producer) await this.sendEagerly(ts);
       }).catch((err) => this.log.error({ task: ts.id, err }, 'punctuation failed'));
     }
   }
@@ -628,18 +674,30 @@ export class StreamsApp {
     if (this.stopping) return;
     this.stopping = true;
     if (this.punctuator) clearInterval(this.punctuator);
-    await this.consumer?.stop();
+    // Commit while still a group member: after stop() the consumer can no longer commit offsets
+    // (at_least_once commits through it). Paused first, so nothing new is fetched meanwhile.
+    try {
+      this.consumer?.pause([...this.topicToSubtopology.keys()].map((topic) => ({ topic })));
+    } catch {
+      // The consumer has stopped on its own (it crashed): nothing is being fetched.
+    }
     for (const ts of [...this.tasks.values()]) {
       await ts
         .exclusive(() => this.commit(ts))
         .catch((err) => this.log.error({ task: ts.id, err }, 'final commit failed'));
-      await this.dropTask(ts, 'shutdown');
     }
+    await this.consumer?.stop();
+    for (const ts of [...this.tasks.values()]) await this.dropTask(ts, 'shutdown');
     await this.consumer?.disconnect();
     await this.standbys?.close();
     await this.sharedProducer?.disconnect();
   }
 }
+
+/** At least once: eager sends a task may have in flight before processing waits for the oldest. */
+const MAX_SENDS_IN_FLIGHT = 8;
+/** At least once: buffered changelog records per task that are sent before the next commit. */
+const MAX_BUFFERED_CHANGES = 50_000;
 
 async function withHeartbeats(work: Promise<void> | void, heartbeat: () => Promise<void>): Promise<void> {
   if (!work) return;

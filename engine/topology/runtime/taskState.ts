@@ -41,13 +41,55 @@ export class TaskState {
   }
 
   change(store: string, c: ChangeRecord): void {
-    const byKey = this.changes.get(store) ?? new Map<string, ChangeRecord>();
+    let byKey = this.changes.get(store);
+    if (byKey === undefined) this.changes.set(store, (byKey = new Map<string, ChangeRecord>()));
+    const before = byKey.size;
     byKey.set(c.key.toString('latin1'), {
       key: Buffer.from(c.key),
       value: c.value === null ? null : Buffer.from(c.value),
     });
-    this.changes.set(store, byKey);
+    this.changeCount += byKey.size - before;
     this.dirty = true;
+  }
+
+  /** Buffered changelog records, all stores together. */
+  changeCount = 0;
+
+  /** At least once: sends of outputs (and changelog records) not yet acknowledged, oldest first. */
+  private sends: Promise<void>[] = [];
+  private sendFailure: unknown = null;
+
+  track(send: Promise<void>): void {
+    const tracked = send.catch((err) => {
+      this.sendFailure ??= err;
+    });
+    this.sends.push(tracked);
+    void tracked.then(() => {
+      const i = this.sends.indexOf(tracked);
+      if (i >= 0) this.sends.splice(i, 1);
+    });
+  }
+
+  get sendsInFlight(): number {
+    return this.sends.length;
+  }
+
+  async oldestSend(): Promise<void> {
+    await this.sends[0];
+    this.throwSendFailure();
+  }
+
+  /** Waits for every send; throws the first failure (the commit must not go ahead of it). */
+  async sendsDone(): Promise<void> {
+    await Promise.all(this.sends);
+    this.throwSendFailure();
+  }
+
+  private throwSendFailure(): void {
+    if (this.sendFailure === null) return;
+    const err = this.sendFailure;
+    this.sendFailure = null;
+    throw err;
   }
 
   /**
@@ -67,6 +109,7 @@ export class TaskState {
   reset(): void {
     this.outputs = new Map();
     this.changes = new Map();
+    this.changeCount = 0;
     this.offsets = new Map();
     this.dirty = false;
   }
