@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe } from 'node:test';
+import { CachingKeyValueStore, CachingWindowStore } from './caching.js';
 import { ChangeLoggingKeyValueStore, ChangeLoggingWindowStore } from './changelogging.js';
 import { LmdbKeyValueStore, LmdbWindowStore } from './lmdb.js';
 import { MemoryKeyValueStore, MemoryWindowStore } from './memory.js';
@@ -26,6 +27,17 @@ describe('ChangeLoggingKeyValueStore over lmdb', () =>
     () => new ChangeLoggingKeyValueStore(LmdbKeyValueStore.open(root, fresh()), ignore),
   ));
 
+describe('CachingKeyValueStore over memory', () =>
+  keyValueStoreConformance(() => new CachingKeyValueStore(new MemoryKeyValueStore(fresh()))));
+describe('CachingKeyValueStore, 2-entry cache, over changelogging lmdb', () =>
+  keyValueStoreConformance(
+    () =>
+      new CachingKeyValueStore(
+        new ChangeLoggingKeyValueStore(LmdbKeyValueStore.open(root, fresh(), tiny), ignore),
+        2,
+      ),
+  ));
+
 describe('MemoryWindowStore', () => windowStoreConformance(() => new MemoryWindowStore(fresh())));
 describe('LmdbWindowStore', () => windowStoreConformance(() => LmdbWindowStore.open(root, fresh())));
 describe('LmdbWindowStore, 3-entry write buffer', () =>
@@ -34,3 +46,13 @@ describe('ChangeLoggingWindowStore over memory', () =>
   windowStoreConformance(() => new ChangeLoggingWindowStore(new MemoryWindowStore(fresh()), ignore)));
 describe('ChangeLoggingWindowStore over lmdb', () =>
   windowStoreConformance(() => new ChangeLoggingWindowStore(LmdbWindowStore.open(root, fresh()), ignore)));
+describe('CachingWindowStore over memory', () =>
+  windowStoreConformance(() => new CachingWindowStore(new MemoryWindowStore(fresh()))));
+describe('CachingWindowStore, 2-entry cache, over changelogging lmdb', () =>
+  windowStoreConformance(
+    () =>
+      new CachingWindowStore(
+        new ChangeLoggingWindowStore(LmdbWindowStore.open(root, fresh(), tiny), ignore),
+        2,
+      ),
+  ));

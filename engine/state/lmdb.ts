@@ -373,15 +373,41 @@ export class LmdbWindowStore extends LmdbStore implements WindowStore {
     }
   }
 
+  /**
+   * Merges the write buffer's windows below the bound with lmdb's expiry index (both by start,
+   * then key bytes) instead of spilling the buffer first: a window that opens and closes between
+   * two flushes then never reaches lmdb at all, and expiry does not force a write transaction.
+   * Each window's value is read when it is yielded, so windows deleted meanwhile are skipped.
+   */
   *expiredBefore(beforeStart: number): Iterable<[Bytes, number, Bytes]> {
     this.live();
     const before = Math.ceil(beforeStart);
     if (!(before > Number.MIN_SAFE_INTEGER)) return;
-    this.spill();
+    const buffered: [number, Buffer][] = [];
+    for (const [latin1Key, windows] of this.writes) {
+      for (const start of windows.keys()) {
+        if (start < before) buffered.push([start, Buffer.from(latin1Key, 'latin1')]);
+      }
+    }
+    buffered.sort((a, b) => a[0] - b[0] || Buffer.compare(a[1], b[1]));
     const bound = before > Number.MAX_SAFE_INTEGER ? {} : { end: startBytes(before) };
+    let next = 0;
     for (const indexed of this.expiry.getKeys(bound)) {
-      const key = indexed.subarray(8);
       const start = readWindowStart(indexed, 0);
+      const key = Buffer.from(indexed.subarray(8));
+      for (; next < buffered.length; next++) {
+        const [bufferedStart, bufferedKey] = buffered[next]!;
+        const order = bufferedStart - start || Buffer.compare(bufferedKey, key);
+        if (order === 0) next++;
+        if (order >= 0) break;
+        const value = this.get(bufferedKey, bufferedStart);
+        if (value !== undefined) yield [bufferedKey, bufferedStart, value];
+      }
+      const value = this.get(key, start);
+      if (value !== undefined) yield [key, start, value];
+    }
+    for (; next < buffered.length; next++) {
+      const [start, key] = buffered[next]!;
       const value = this.get(key, start);
       if (value !== undefined) yield [key, start, value];
     }

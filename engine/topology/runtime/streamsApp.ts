@@ -5,6 +5,7 @@ import { SluiceError } from '../../errors.js';
 import { toBufferHeaders } from '../../kafka/headers.js';
 import { createLogger } from '../../observability/logger.js';
 import { type TopologyMetrics, topologyMetrics } from '../../observability/metrics.js';
+import { CachingKeyValueStore, CachingWindowStore } from '../../state/caching.js';
 import { ChangeLoggingKeyValueStore, ChangeLoggingWindowStore } from '../../state/changelogging.js';
 import { LmdbKeyValueStore, LmdbWindowStore } from '../../state/lmdb.js';
 import { MemoryKeyValueStore, MemoryWindowStore } from '../../state/memory.js';
@@ -311,6 +312,8 @@ export class StreamsApp {
         store: KeyValueStore | WindowStore;
         close(): void;
         restore?: (k: Buffer | null, v: Buffer | null) => void;
+        /** Writes the record cache down to the store and its changelog. */
+        flushCache?: () => void;
         /** Full name of the store's changelog topic, when it has one. */
         changelog?: string;
       }
@@ -322,9 +325,16 @@ export class StreamsApp {
         continue;
       }
       const wrapped = this.changelogging(inner, h.spec.type, (c) => state().change(h.spec.name, c));
+      // A record cache above the changelog: a key updated many times in a commit interval is
+      // written to the store and the changelog once, at the commit.
+      const cached =
+        wrapped instanceof ChangeLoggingWindowStore
+          ? new CachingWindowStore(wrapped)
+          : new CachingKeyValueStore(wrapped as ChangeLoggingKeyValueStore);
       out.set(h.spec.name, {
-        store: wrapped,
-        close: () => wrapped.close(),
+        store: cached,
+        close: () => cached.close(),
+        flushCache: () => cached.flushCache(),
         changelog: this.changelogTopic(h.changelogTopic),
         restore: (key, value) => {
           if (key) wrapped.restore([{ key, value }]);
@@ -613,6 +623,7 @@ export class StreamsApp {
   private async commit(ts: TaskState): Promise<void> {
     ts.lastCommit = Date.now();
     await ts.task.flush();
+    for (const s of ts.stores.values()) s.flushCache?.();
     if (!ts.dirty) return;
     const end = this.metrics.commitSeconds.startTimer({ application: this.applicationId });
     const topicMessages = [...this.takeOutputs(ts), ...this.takeChanges(ts)];

@@ -23,7 +23,10 @@ export class TaskState {
     readonly subtopology: number,
     readonly partition: number,
     readonly task: Task,
-    readonly stores: Map<string, { store: KeyValueStore | WindowStore; close(): void; changelog?: string }>,
+    readonly stores: Map<
+      string,
+      { store: KeyValueStore | WindowStore; close(): void; changelog?: string; flushCache?: () => void }
+    >,
     readonly producer: Producer | null,
   ) {}
 
