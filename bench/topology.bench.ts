@@ -121,6 +121,8 @@ interface WorkerResult {
   peakRssBytes: number;
   /** Stopped at the time limit before the end of the input. */
   partial: boolean;
+  /** Sluice cases: ms from start() until it returned, and until every record was in (then close()). */
+  phases?: { started: number; allIn: number };
 }
 
 /** kafkajs errors to stderr: stdout belongs to the table or the JSON. */
@@ -399,7 +401,9 @@ async function runSluice(job: WorkerJob): Promise<WorkerResult> {
   const start = nowMs();
   const startUs = monotonicUs();
   const app = await startApp(job);
+  const started = nowMs();
   let ms = 0;
+  let phases: WorkerResult['phases'];
   let partial = false;
   try {
     const deadline = Date.now() + job.timeoutMs;
@@ -413,9 +417,11 @@ async function runSluice(job: WorkerJob): Promise<WorkerResult> {
       if (seen >= job.records) break;
       await new Promise((r) => setTimeout(r, 20));
     }
+    const allIn = nowMs();
     // Closing commits everything processed (at_least_once commits every 30 s otherwise).
     await app.close();
     ms = nowMs() - start;
+    phases = { started: started - start, allIn: allIn - start };
   } catch (err) {
     await app.close();
     throw err;
@@ -428,7 +434,7 @@ async function runSluice(job: WorkerJob): Promise<WorkerResult> {
   const sent = await counterValue('sluice_topology_records_out_total', { ...labels, topic: out }, reg);
   const dead = await counterValue('sluice_topology_dead_letter_records_total', labels, reg);
   // A run stopped at the time limit is measured on the records it took in; its outputs are not checked.
-  if (partial) return { ms, window, records, out: sent, peakRssBytes: peakRss(), partial };
+  if (partial) return { ms, window, records, out: sent, peakRssBytes: peakRss(), partial, phases };
   const committed = await committedOffsets(client, applicationId, job.topic);
   const uncommitted = ends.filter((e) => (committed.get(e.partition) ?? -1) < Number(e.high));
   if (records !== job.records || sent !== job.expectedOut || dead !== 0 || uncommitted.length > 0) {
@@ -437,7 +443,7 @@ async function runSluice(job: WorkerJob): Promise<WorkerResult> {
         `${dead} dead letters, partitions not committed to their end: ${uncommitted.map((e) => e.partition).join(', ') || 'none'}`,
     );
   }
-  return { ms, window, records, out: sent, peakRssBytes: peakRss(), partial };
+  return { ms, window, records, out: sent, peakRssBytes: peakRss(), partial, phases };
 }
 
 async function worker(jobJson: string): Promise<void> {
@@ -640,6 +646,9 @@ async function main(): Promise<void> {
           `${Math.round(perSec(r.records, r.ms)).toLocaleString('en-US').padStart(10)} events/s ` +
           `peak RSS ${Math.round(r.peakRssBytes / 2 ** 20)} MiB` +
           (r.out > 0 ? `, ${r.out.toLocaleString('en-US')} out` : '') +
+          (r.phases
+            ? ` (started ${Math.round(r.phases.started)} ms, all in ${Math.round(r.phases.allIn)} ms, committed ${Math.round(r.ms)} ms)`
+            : '') +
           (r.partial
             ? `; stopped at the ${caseTimeoutMs / 1000} s limit after ${r.records.toLocaleString('en-US')} records`
             : ''),

@@ -6,7 +6,10 @@ import type { IHeaders } from 'kafkajs';
  */
 export function toBufferHeaders(h: IHeaders | undefined): Record<string, Buffer> {
   const out: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(h ?? {})) {
+  if (h === undefined) return out;
+  // for-in, not Object.entries: this runs for every consumed record, and most have no headers.
+  for (const k in h) {
+    const v = h[k];
     const one = Array.isArray(v) ? v[0] : v;
     if (one !== undefined && one !== null) out[k] = Buffer.isBuffer(one) ? one : Buffer.from(String(one));
   }

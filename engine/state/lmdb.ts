@@ -31,6 +31,12 @@ export interface LmdbOpenOptions {
   writeBufferEntries?: number;
   /** Buffered key and value bytes that trigger the same. Default 16 MiB. */
   writeBufferBytes?: number;
+  /**
+   * Whether flush() waits for the disk (default true). A runtime that rebuilds the store from
+   * its changelog whenever it opens it (`fresh`) has no use for a local copy that survives a
+   * crash, and skips the fsync per commit.
+   */
+  durableFlush?: boolean;
 }
 
 /** lmdb-js's largest key, framing included: 1 prefix byte for key-value stores, 12 for windows. */
@@ -85,6 +91,7 @@ abstract class LmdbStore {
   /** Buffer moves since the last flush(), committed without asking lmdb for durability. */
   private unsynced = false;
   private closed = false;
+  private readonly durableFlush: boolean;
 
   protected constructor(
     readonly name: string,
@@ -110,6 +117,7 @@ abstract class LmdbStore {
     this.entries = this.root.openDB<Bytes, Bytes>('entries', { keyEncoding: 'binary', encoding: 'binary' });
     this.meta = this.root.openDB<Bytes, Bytes>('meta', { keyEncoding: 'binary', encoding: 'binary' });
     this.maxEntries = options.writeBufferEntries ?? 16_384;
+    this.durableFlush = options.durableFlush ?? true;
     this.maxBytes = options.writeBufferBytes ?? 16 * 2 ** 20;
     this.checkpoint = this.storedCheckpoint = decodeCheckpoint(this.meta.get(CHECKPOINT_KEY));
   }
@@ -145,6 +153,10 @@ abstract class LmdbStore {
 
   flush(): void {
     this.live();
+    if (!this.durableFlush) {
+      if (this.bufferedEntries > 0 || this.checkpoint !== this.storedCheckpoint) this.commit(false);
+      return;
+    }
     if (this.bufferedEntries === 0 && !this.unsynced && this.checkpoint === this.storedCheckpoint) return;
     this.commit(true);
   }

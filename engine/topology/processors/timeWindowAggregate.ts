@@ -1,7 +1,7 @@
 import type { ProcessorSupplier, Serde, StreamRecord } from '../contracts.js';
 import { prepareAll, runPrepared } from '../internalContext.js';
 import type { ValueGetterSupplier } from '../valueGetter.js';
-import type { TimeWindows, Windowed } from '../windows.js';
+import type { TimeWindows, Window, Windowed } from '../windows.js';
 import { acceptKeyValue } from './aggregation.js';
 import { WindowedAggregateProcessor, type WindowedAggregationOptions } from './windowedAggregate.js';
 
@@ -21,49 +21,59 @@ class TimeWindowAggregateProcessor<K, V, VA> extends WindowedAggregateProcessor<
 
   process(record: StreamRecord<K, V>): void | Promise<void> {
     if (!acceptKeyValue(this.ctx, record)) return;
-    this.streamTime = Math.max(this.streamTime, record.timestamp);
+    if (record.timestamp > this.streamTime) this.streamTime = record.timestamp;
     const all = this.windows.windowsFor(record.timestamp);
-    const open = all.filter((w) => this.streamTime < this.windows.closesAt(w));
+    let open = all;
+    for (let i = 0; i < all.length; i++) {
+      if (this.streamTime >= this.windows.closesAt(all[i]!)) {
+        open = all.filter((w) => this.streamTime < this.windows.closesAt(w));
+        break;
+      }
+    }
     const kb = this.keyBytes(record.key);
-    // Serdes without prepare (no registry lookups) need no list of stored bytes to prepare:
-    // building it read every window from the store a second time.
-    const needsPrepare = this.aggSerde().prepare !== undefined || this.keySerde().prepare !== undefined;
+    // Serdes without prepare (no registry lookups) need nothing read ahead: the common case
+    // goes straight through, without a list of stored bytes to prepare or closures per record.
+    if (this.aggSerde().prepare === undefined && this.keySerde().prepare === undefined) {
+      this.apply(record, kb, all, open);
+      return;
+    }
     return runPrepared(
       this.ctx,
       () =>
-        needsPrepare
-          ? prepareAll(
-              [
-                ...open.map((w) => [this.aggSerde(), this.store.get(kb, w.start)] as const),
-                ...this.closing().flatMap(([k, , v]) => [
-                  [this.keySerde(), k] as const,
-                  [this.aggSerde(), v] as const,
-                ]),
-              ],
-              this.topic,
-            )
-          : undefined,
-      () => {
-        for (const w of open) {
-          const old = this.store.get(kb, w.start);
-          const agg = this.o.aggregation.add(
-            record.key,
-            record.value,
-            old === undefined ? undefined : this.decodeAgg(old),
-          );
-          this.store.put(kb, w.start, this.aggBytes(agg));
-          this.forwardUpdate({ key: record.key, ...w }, agg, record.timestamp, record.headers);
-        }
-        if (open.length < all.length) {
-          this.rejectLate(
-            record,
-            all.filter((w) => !open.includes(w)),
-            this.windows.graceMs,
-          );
-        }
-        this.closeWindows();
-      },
+        prepareAll(
+          [
+            ...open.map((w) => [this.aggSerde(), this.store.get(kb, w.start)] as const),
+            ...this.closing().flatMap(([k, , v]) => [
+              [this.keySerde(), k] as const,
+              [this.aggSerde(), v] as const,
+            ]),
+          ],
+          this.topic,
+        ),
+      () => this.apply(record, kb, all, open),
     );
+  }
+
+  private apply(record: StreamRecord<K, V>, kb: Buffer, all: Window[], open: Window[]): void {
+    for (const w of open) {
+      const old = this.store.get(kb, w.start);
+      const agg = this.o.aggregation.add(
+        record.key,
+        record.value,
+        old === undefined ? undefined : this.decodeAgg(old),
+      );
+      this.store.put(kb, w.start, this.aggBytes(agg));
+      if (this.hasUpdateChildren)
+        this.forwardUpdate({ key: record.key, ...w }, agg, record.timestamp, record.headers);
+    }
+    if (open.length < all.length) {
+      this.rejectLate(
+        record,
+        all.filter((w) => !open.includes(w)),
+        this.windows.graceMs,
+      );
+    }
+    this.closeWindows();
   }
 
   /** Latest window start below the close bound already closed; windows start on multiples of the advance. */

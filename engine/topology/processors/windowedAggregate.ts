@@ -70,6 +70,10 @@ export abstract class WindowedAggregateProcessor<K, V, VA>
     return this.o.keySerde.deserialize(bytes, this.topic);
   }
 
+  protected get hasUpdateChildren(): boolean {
+    return this.updateChildren.length > 0;
+  }
+
   protected forwardUpdate(key: Windowed<K>, value: VA | null, timestamp: number, headers: Headers): void {
     for (const child of this.updateChildren) this.ctx.forward({ key, value, timestamp, headers }, child);
   }
