@@ -10,8 +10,8 @@
  * is also the time to rebuild the projection from the log. The write-path rows compare unnest
  * and COPY + merge on the same rows without Kafka: how the runner's `auto` default was chosen.
  */
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
@@ -37,13 +37,19 @@ import { RegistryClient, startRegistry } from '../engine/registry/index.js';
 import type { DeadLetterValue } from '../engine/topology/index.js';
 import type { PredictionMade } from '../schemas/generated/events.js';
 import { ensureCompiledBroker, startBrokerProcess } from './lib/brokerProcess.js';
+import { ensureCompiled } from './lib/compile.js';
 import { formatProfile, summarizeProfiles } from './lib/cpuprofile.js';
 import { machineInfo } from './lib/machine.js';
 import { runCleanups, spawnTracked, tempDir } from './lib/proc.js';
 import { benchCase, printReport, progress } from './lib/report.js';
 import { median, nowMs, perSec } from './lib/stats.js';
 
-const root = new URL('..', import.meta.url).pathname;
+/** The repository, whether this file runs from bench/ (tsx) or compiled from bench/.out/build/bench/. */
+const root = (() => {
+  let dir = new URL('..', import.meta.url).pathname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 const TOPIC = 'inference.prediction.made';
 const SCHEMA = 'sluice.inference.PredictionMade';
 const DATABASE_URL = process.env.SLUICE_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -214,8 +220,10 @@ async function worker(job: WorkerJob): Promise<{ ms: number; rows: number }> {
   return { ms, rows: rows[0].n };
 }
 
+/** Runs one projection in a fresh process: this file, compiled by tsc, with --worker. */
 function runWorker(
   job: WorkerJob,
+  compiled: string,
   flags: string[],
   profileDir: string | null,
 ): Promise<{ ms: number; rows: number }> {
@@ -223,15 +231,7 @@ function runWorker(
   return new Promise((resolve, reject) => {
     const child = spawnTracked(
       process.execPath,
-      [
-        ...prof,
-        ...flags,
-        '--import',
-        'tsx',
-        join(root, 'bench/projection.bench.ts'),
-        '--worker',
-        JSON.stringify(job),
-      ],
+      [...prof, ...flags, compiled, '--worker', JSON.stringify(job)],
       { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
@@ -380,6 +380,13 @@ async function main(): Promise<void> {
   const spec = catalogue.topic(TOPIC);
   const subject = spec.subjects.find((s) => s.fullName === SCHEMA)!.subject;
   ensureCompiledBroker();
+  const compiled = ensureCompiled({
+    project: 'tsconfig.bench.json',
+    entry: 'bench/.out/build/bench/projection.bench.js',
+    outDir: 'bench/.out/build',
+    sources: ['engine', 'bench'],
+    what: 'the compiled bench',
+  });
   const machine = machineInfo();
   const work = tempDir('sluice-bench-projection-');
   const broker = await startBrokerProcess({ dataDir: join(work.path, 'broker') });
@@ -452,7 +459,7 @@ async function main(): Promise<void> {
         batch,
         mode: opt.mode,
       };
-      const r = await runWorker(job, opt.workerFlags, profileDir);
+      const r = await runWorker(job, compiled, opt.workerFlags, profileDir);
       if (r.rows !== events) throw new Error(`projection v${round} holds ${r.rows} rows, expected ${events}`);
       record(round, 'projection', events, r.ms);
       if (profileDir) {

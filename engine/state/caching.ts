@@ -140,7 +140,22 @@ export class CachingWindowStore implements WindowStore, Cached {
     let cached = this.dirty.get(latin1Key)?.get(windowStart);
     if (cached === undefined) cached = this.clean.get(latin1Key)?.get(windowStart);
     if (cached !== undefined) return cached ?? undefined;
-    return this.inner.get(key, windowStart);
+    const stored = this.inner.get(key, windowStart);
+    if (Number.isSafeInteger(windowStart)) this.remember(latin1Key, windowStart, stored ?? null);
+    return stored;
+  }
+
+  /** Keeps what the store below holds for a window (null: nothing) for later reads. */
+  private remember(latin1Key: string, start: number, value: Bytes | null): void {
+    if (this.cleanEntries >= this.maxEntries) {
+      this.clean = new Map();
+      this.cleanEntries = 0;
+    }
+    let clean = this.clean.get(latin1Key);
+    if (clean === undefined) this.clean.set(latin1Key, (clean = new Map()));
+    const before = clean.size;
+    clean.set(start, value);
+    this.cleanEntries += clean.size - before;
   }
 
   put(key: Bytes, windowStart: number, value: Bytes): void {
@@ -191,20 +206,12 @@ export class CachingWindowStore implements WindowStore, Cached {
     const dirty = this.dirty;
     this.dirty = new Map();
     this.dirtyEntries = 0;
-    if (this.cleanEntries >= this.maxEntries) {
-      this.clean = new Map();
-      this.cleanEntries = 0;
-    }
     for (const [latin1Key, windows] of dirty) {
       const key = Buffer.from(latin1Key, 'latin1');
-      let clean = this.clean.get(latin1Key);
-      if (clean === undefined) this.clean.set(latin1Key, (clean = new Map()));
       for (const [start, value] of windows) {
         if (value === null) this.inner.delete(key, start);
         else this.inner.put(key, start, value);
-        const before = clean.size;
-        clean.set(start, value);
-        this.cleanEntries += clean.size - before;
+        this.remember(latin1Key, start, value);
       }
     }
   }
@@ -238,6 +245,12 @@ export class CachingWindowStore implements WindowStore, Cached {
       return;
     }
     let windows = this.dirty.get(latin1Key);
+    if (value === null && this.clean.get(latin1Key)?.get(windowStart) === null) {
+      // The store below has never had this window: deleting it there would only write a
+      // tombstone to the changelog. Windows that open and close between two commits end here.
+      if (windows?.delete(windowStart)) this.dirtyEntries--;
+      return;
+    }
     if (windows === undefined) this.dirty.set(latin1Key, (windows = new Map()));
     const before = windows.size;
     windows.set(windowStart, value);
