@@ -73,6 +73,21 @@ describe('LmdbKeyValueStore', () => {
     store.close();
   });
 
+  it('with durableFlush off, a process crash still keeps the last flush and its checkpoint', () => {
+    // No fsync: the commit is in the page cache, which outlives the process (not the machine).
+    crashAfter(`
+      const store = LmdbKeyValueStore.open(${JSON.stringify(root)}, 'crash-nosync', { durableFlush: false });
+      store.put(Buffer.from('flushed'), Buffer.from('1'));
+      store.setCheckpoint(7);
+      store.flush();
+      store.put(Buffer.from('buffered'), Buffer.from('2'));`);
+    const store = LmdbKeyValueStore.open(root, 'crash-nosync');
+    assert.equal(store.getCheckpoint(), 7);
+    assert.equal(text(store.get(s('flushed'))), '1');
+    assert.equal(store.get(s('buffered')), undefined);
+    store.close();
+  });
+
   it('after a crash with writes already moved into lmdb, has no checkpoint (state must be rebuilt)', () => {
     crashAfter(`
       const store = LmdbKeyValueStore.open(${JSON.stringify(root)}, 'crash-spilled', { writeBufferEntries: 2 });
