@@ -37,7 +37,7 @@ import { RegistryClient, startRegistry } from '../engine/registry/index.js';
 import type { DeadLetterValue } from '../engine/topology/index.js';
 import type { PredictionMade } from '../schemas/generated/events.js';
 import { ensureCompiledBroker, startBrokerProcess } from './lib/brokerProcess.js';
-import { ensureCompiled } from './lib/compile.js';
+import { ensureCompiledBench } from './lib/compile.js';
 import { formatProfile, summarizeProfiles } from './lib/cpuprofile.js';
 import { machineInfo } from './lib/machine.js';
 import { runCleanups, spawnTracked, tempDir } from './lib/proc.js';
@@ -380,13 +380,7 @@ async function main(): Promise<void> {
   const spec = catalogue.topic(TOPIC);
   const subject = spec.subjects.find((s) => s.fullName === SCHEMA)!.subject;
   ensureCompiledBroker();
-  const compiled = ensureCompiled({
-    project: 'tsconfig.bench.json',
-    entry: 'bench/.out/build/bench/projection.bench.js',
-    outDir: 'bench/.out/build',
-    sources: ['engine', 'bench'],
-    what: 'the compiled bench',
-  });
+  const compiled = ensureCompiledBench('projection');
   const machine = machineInfo();
   const work = tempDir('sluice-bench-projection-');
   const broker = await startBrokerProcess({ dataDir: join(work.path, 'broker') });

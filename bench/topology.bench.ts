@@ -44,7 +44,7 @@ import {
   type Topology,
 } from '../engine/topology/index.js';
 import { ensureCompiledBroker, startBrokerProcess } from './lib/brokerProcess.js';
-import { ensureCompiled } from './lib/compile.js';
+import { ensureCompiledBench } from './lib/compile.js';
 import { formatProfile, type ProfileSlice, summarizeProfiles } from './lib/cpuprofile.js';
 import { machineInfo } from './lib/machine.js';
 import { runCleanups, spawnTracked, tempDir } from './lib/proc.js';
@@ -565,13 +565,7 @@ async function main(): Promise<void> {
   const partitions = opt.partitions === undefined ? spec.partitions : int('partitions', opt.partitions, 1);
 
   ensureCompiledBroker();
-  const compiled = ensureCompiled({
-    project: 'tsconfig.bench.json',
-    entry: 'bench/.out/build/bench/topology.bench.js',
-    outDir: 'bench/.out/build',
-    sources: ['engine', 'bench'],
-    what: 'the compiled bench',
-  });
+  const compiled = ensureCompiledBench('topology');
   const machine = machineInfo();
   process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
   const work = tempDir('sluice-bench-topology-');

@@ -44,3 +44,14 @@ export function ensureCompiled(o: {
   if (r.status !== 0) progress('bench: tsc reported errors (above); measuring the JavaScript it emitted');
   return entry;
 }
+
+/** `bench/<name>.bench.ts` compiled (tsconfig.bench.json into bench/.out/build), for worker processes. */
+export function ensureCompiledBench(name: string): string {
+  return ensureCompiled({
+    project: 'tsconfig.bench.json',
+    entry: `bench/.out/build/bench/${name}.bench.js`,
+    outDir: 'bench/.out/build',
+    sources: ['engine', 'bench'],
+    what: 'the compiled benches',
+  });
+}

@@ -18,8 +18,48 @@ export const DEFAULT_CACHE_ENTRIES = 10_000;
  */
 const WRITE_THROUGH_KEY_BYTES = 1024;
 
-function checkOpen(name: string, closed: boolean): void {
-  if (closed) throw new StateStoreError('SLUICE_STATE_CLOSED', `store '${name}' is closed`);
+/** What both caches share: the store below, closing, and the operations that write the cache down. */
+abstract class CachingStore<S extends KeyValueStore | WindowStore> implements Cached {
+  protected closed = false;
+
+  constructor(
+    protected readonly inner: S,
+    protected readonly maxEntries: number,
+  ) {}
+
+  get name(): string {
+    return this.inner.name;
+  }
+
+  abstract flushCache(): void;
+
+  /** Forgets every cached entry. */
+  protected abstract drop(): void;
+
+  approximateSize(): number {
+    this.flushCache();
+    return this.inner.approximateSize();
+  }
+
+  flush(): void {
+    this.flushCache();
+    this.inner.flush();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flushCache();
+    } finally {
+      this.closed = true;
+      this.drop();
+      this.inner.close();
+    }
+  }
+
+  protected checkOpen(): void {
+    if (this.closed) throw new StateStoreError('SLUICE_STATE_CLOSED', `store '${this.name}' is closed`);
+  }
 }
 
 /** A store with a write cache: `flushCache()` writes the cached changes to the store below. */
@@ -27,24 +67,18 @@ export interface Cached {
   flushCache(): void;
 }
 
-export class CachingKeyValueStore implements KeyValueStore, Cached {
+export class CachingKeyValueStore extends CachingStore<KeyValueStore> implements KeyValueStore {
   /** Writes since the last flush, per key (latin1); null = deleted. */
   private dirty = new Map<string, Bytes | null>();
   /** What flushes wrote, kept for reads until the cache is full; null = known absent. */
   private clean = new Map<string, Bytes | null>();
-  private closed = false;
 
-  constructor(
-    private readonly inner: KeyValueStore,
-    private readonly maxEntries = DEFAULT_CACHE_ENTRIES,
-  ) {}
-
-  get name(): string {
-    return this.inner.name;
+  constructor(inner: KeyValueStore, maxEntries = DEFAULT_CACHE_ENTRIES) {
+    super(inner, maxEntries);
   }
 
   get(key: Bytes): Bytes | undefined {
-    checkOpen(this.name, this.closed);
+    this.checkOpen();
     const latin1Key = key.toString('latin1');
     let cached = this.dirty.get(latin1Key);
     if (cached === undefined) cached = this.clean.get(latin1Key);
@@ -65,11 +99,6 @@ export class CachingKeyValueStore implements KeyValueStore, Cached {
     return this.inner.range(from, to);
   }
 
-  approximateSize(): number {
-    this.flushCache();
-    return this.inner.approximateSize();
-  }
-
   flushCache(): void {
     if (this.dirty.size === 0) return;
     const dirty = this.dirty;
@@ -83,25 +112,13 @@ export class CachingKeyValueStore implements KeyValueStore, Cached {
     }
   }
 
-  flush(): void {
-    this.flushCache();
-    this.inner.flush();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    try {
-      this.flushCache();
-    } finally {
-      this.closed = true;
-      this.dirty = new Map();
-      this.clean = new Map();
-      this.inner.close();
-    }
+  protected drop(): void {
+    this.dirty = new Map();
+    this.clean = new Map();
   }
 
   private write(key: Bytes, value: Bytes | null): void {
-    checkOpen(this.name, this.closed);
+    this.checkOpen();
     const latin1Key = key.toString('latin1');
     if (key.length >= WRITE_THROUGH_KEY_BYTES) {
       // The store below validates (and refuses) at once.
@@ -116,26 +133,20 @@ export class CachingKeyValueStore implements KeyValueStore, Cached {
   }
 }
 
-export class CachingWindowStore implements WindowStore, Cached {
+export class CachingWindowStore extends CachingStore<WindowStore> implements WindowStore {
   /** Writes since the last flush, per key (latin1) and window start; null = deleted. */
   private dirty = new Map<string, Map<number, Bytes | null>>();
   private dirtyEntries = 0;
   /** What flushes wrote, kept for reads until the cache is full; null = known absent. */
   private clean = new Map<string, Map<number, Bytes | null>>();
   private cleanEntries = 0;
-  private closed = false;
 
-  constructor(
-    private readonly inner: WindowStore,
-    private readonly maxEntries = DEFAULT_CACHE_ENTRIES,
-  ) {}
-
-  get name(): string {
-    return this.inner.name;
+  constructor(inner: WindowStore, maxEntries = DEFAULT_CACHE_ENTRIES) {
+    super(inner, maxEntries);
   }
 
   get(key: Bytes, windowStart: number): Bytes | undefined {
-    checkOpen(this.name, this.closed);
+    this.checkOpen();
     const latin1Key = key.toString('latin1');
     let cached = this.dirty.get(latin1Key)?.get(windowStart);
     if (cached === undefined) cached = this.clean.get(latin1Key)?.get(windowStart);
@@ -177,7 +188,7 @@ export class CachingWindowStore implements WindowStore, Cached {
    * store or its changelog. Values are read when yielded (windows deleted meanwhile are skipped).
    */
   *expiredBefore(beforeStart: number): Iterable<[Bytes, number, Bytes]> {
-    checkOpen(this.name, this.closed);
+    this.checkOpen();
     const found = new Map<string, [Bytes, number]>();
     for (const [key, start] of this.inner.expiredBefore(beforeStart)) {
       found.set(`${start}:${key.toString('latin1')}`, [Buffer.from(key), start]);
@@ -196,11 +207,6 @@ export class CachingWindowStore implements WindowStore, Cached {
     }
   }
 
-  approximateSize(): number {
-    this.flushCache();
-    return this.inner.approximateSize();
-  }
-
   flushCache(): void {
     if (this.dirtyEntries === 0) return;
     const dirty = this.dirty;
@@ -216,25 +222,15 @@ export class CachingWindowStore implements WindowStore, Cached {
     }
   }
 
-  flush(): void {
-    this.flushCache();
-    this.inner.flush();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    try {
-      this.flushCache();
-    } finally {
-      this.closed = true;
-      this.dirty = new Map();
-      this.clean = new Map();
-      this.inner.close();
-    }
+  protected drop(): void {
+    this.dirty = new Map();
+    this.clean = new Map();
+    this.dirtyEntries = 0;
+    this.cleanEntries = 0;
   }
 
   private write(key: Bytes, windowStart: number, value: Bytes | null): void {
-    checkOpen(this.name, this.closed);
+    this.checkOpen();
     const latin1Key = key.toString('latin1');
     if (key.length >= WRITE_THROUGH_KEY_BYTES || !Number.isSafeInteger(windowStart)) {
       // The store below validates (and refuses) at once.

@@ -9,34 +9,11 @@ import { describe, it } from 'node:test';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { topologyMetrics } from '../../engine/observability/metrics.js';
-import { readRanges, topicRanges } from '../../engine/replay/index.js';
 import { Serdes, StreamsApp, StreamsBuilder } from '../../engine/topology/index.js';
 import { kafkaClient, tempDir, withBroker } from '../helpers/broker.js';
+import { lastCounts, metricSum, produceClicks, until } from '../helpers/clicks.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function value(reg: Registry, name: string): Promise<number> {
-  const metric = reg.getSingleMetric(name);
-  if (!metric) return 0;
-  return (await metric.get()).values.reduce((s, v) => s + v.value, 0);
-}
-
-async function produce(kafka: Kafka, n: number, keys: number): Promise<void> {
-  const producer = kafka.producer();
-  await producer.connect();
-  const messages = Array.from({ length: n }, (_, i) => ({ key: `k${i % keys}`, value: 'x' }));
-  for (let i = 0; i < messages.length; i += 500)
-    await producer.send({ topic: 'clicks', messages: messages.slice(i, i + 500) });
-  await producer.disconnect();
-}
 
 async function committedAll(kafka: Kafka, groupId: string): Promise<boolean> {
   const admin = kafka.admin();
@@ -52,18 +29,6 @@ async function committedAll(kafka: Kafka, groupId: string): Promise<boolean> {
   } finally {
     await admin.disconnect();
   }
-}
-
-/** The last count per key on the output topic (read_committed, to its end). */
-async function lastCounts(kafka: Kafka): Promise<Map<string, bigint>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ranges = await topicRanges(admin, 'click-counts', 'earliest').finally(() => admin.disconnect());
-  const last = new Map<string, bigint>();
-  await readRanges(kafka, ranges, async (_r, messages) => {
-    for (const m of messages) last.set(m.key!.toString(), m.value!.readBigInt64BE(0));
-  });
-  return last;
 }
 
 describe('standby replicas', () => {
@@ -106,33 +71,33 @@ describe('standby replicas', () => {
     try {
       a = await start(0, regA);
       b = await start(1, regB);
-      await produce(kafka, 4_000, 40);
+      await produceClicks(kafka, 4_000, 40);
       await until('every input offset committed', () => committedAll(kafka, applicationId));
       // Each instance keeps the other's two tasks warm.
       await until('two standby tasks on each instance', async () => {
         return (
-          (await value(regA, 'sluice_topology_standby_tasks')) === 2 &&
-          (await value(regB, 'sluice_topology_standby_tasks')) === 2
+          (await metricSum(regA, 'sluice_topology_standby_tasks')) === 2 &&
+          (await metricSum(regB, 'sluice_topology_standby_tasks')) === 2
         );
       });
       // The standbys have applied the changelogs: their counters stop moving.
       let previous = -1;
       await until('B’s standbys to catch up', async () => {
-        const now = await value(regB, 'sluice_topology_standby_records_total');
+        const now = await metricSum(regB, 'sluice_topology_standby_records_total');
         const settled = now > 0 && now === previous;
         previous = now;
         if (!settled) await sleep(400);
         return settled;
       });
       const standbyApplied = previous;
-      const restoredBefore = await value(regB, 'sluice_topology_restored_records_total');
+      const restoredBefore = await metricSum(regB, 'sluice_topology_restored_records_total');
 
       await a.close();
       a = null;
-      await produce(kafka, 4_000, 40);
+      await produceClicks(kafka, 4_000, 40);
       await until('B to commit every input offset', () => committedAll(kafka, applicationId), 60_000);
 
-      const restored = (await value(regB, 'sluice_topology_restored_records_total')) - restoredBefore;
+      const restored = (await metricSum(regB, 'sluice_topology_restored_records_total')) - restoredBefore;
       // A's final commit may add a few changelog records after the standby caught up; nothing more.
       assert.ok(
         restored < standbyApplied / 4,
