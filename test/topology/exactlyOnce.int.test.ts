@@ -26,6 +26,8 @@ function startApp(bootstrap: string, stateDir: string, storeKind: string): Promi
 async function followOutput(kafka: Kafka) {
   const latest = new Map<string, { count: number; sum: number }>();
   const problems: string[] = [];
+  /** Input events the committed output accounts for so far. */
+  const progress = { events: 0 };
   const consumer = kafka.consumer({
     groupId: `eos-reader-${Date.now()}`,
     maxWaitTimeInMs: 100,
@@ -41,11 +43,12 @@ async function followOutput(kafka: Kafka) {
         const prev = latest.get(key);
         // Exactly-once: a key's committed updates only ever grow; a repeat means double counting.
         if (prev && v.count <= prev.count) problems.push(`${key}: count ${v.count} after ${prev.count}`);
+        progress.events += v.count - (prev?.count ?? 0);
         latest.set(key, v);
       }
     },
   });
-  return { latest, problems, stop: () => consumer.disconnect() };
+  return { latest, problems, progress, stop: () => consumer.disconnect() };
 }
 
 describe('exactly-once topology under kill -9', () => {
@@ -93,7 +96,13 @@ describe('exactly-once topology under kill -9', () => {
     try {
       let app = await startApp(env.bootstrap, state.path, 'memory');
       for (let k = 0; k < KILLS; k++) {
-        await new Promise((r) => setTimeout(r, 700 + Math.floor(Math.random() * 1500)));
+        // Each kill lands at a random moment once the new process has committed something: a
+        // fixed delay let a fast runtime finish the whole input before the kills were done.
+        const before = output.progress.events;
+        const deadline = Date.now() + 60_000;
+        while (output.progress.events === before && !done() && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 300)));
         if (!done()) killedMidRun++;
         await kill9(app);
         app = await startApp(env.bootstrap, state.path, k % 2 === 0 ? 'lmdb' : 'memory');
@@ -109,12 +118,12 @@ describe('exactly-once topology under kill -9', () => {
     }
     assert.deepEqual(output.problems, []);
     // The kills must land while there is work in flight, or they prove nothing.
+    process.stderr.write(`exactly-once: ${killedMidRun} of ${KILLS} kills landed mid-run\n`);
     assert.ok(killedMidRun >= Math.min(KILLS, 3), `only ${killedMidRun} kills happened mid-run`);
-    const wrong = [...expected].filter(([key, e]) => {
-      const got = output.latest.get(key);
-      return got?.count !== e.count || got.sum !== e.sum;
-    });
-    assert.deepEqual(wrong.slice(0, 5), []);
+    const wrong = [...expected]
+      .map(([key, e]) => ({ key, expected: e, got: output.latest.get(key) }))
+      .filter(({ expected: e, got }) => got?.count !== e.count || got.sum !== e.sum);
+    assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} keys are wrong`);
     assert.equal(output.latest.size, KEYS);
     // Offsets committed with the outputs: the group is at the end of every input partition.
     const [committed] = await admin.fetchOffsets({ groupId: 'eos-app', topics: ['eos-in'] });

@@ -25,6 +25,7 @@ import {
   type Windowed,
 } from '../../engine/topology/index.js';
 import { kafkaClient, tempDir, withBroker } from '../helpers/broker.js';
+import { metricSum } from '../helpers/clicks.js';
 import { withPlatform } from '../helpers/platform.js';
 
 const str = Serdes.string();
@@ -666,6 +667,44 @@ describe('StreamsApp on the embedded broker', () => {
         await counter('sluice_topology_restored_records_total', { application: applicationId }),
         changelog.length,
       );
+    } finally {
+      await running?.stop();
+      await env.stop();
+    }
+  });
+
+  it('a commit larger than the broker takes in one batch goes in several requests', async () => {
+    const env = await withBroker();
+    const kafka = kafkaClient(env.bootstrap);
+    let running: Awaited<ReturnType<typeof startApp>> | null = null;
+    try {
+      await createTopics(kafka, { big: 1, 'big-out': 1 });
+      // 3,000 outputs of 1 KiB in one exactly-once commit: 3 MiB for one partition, where the
+      // broker refuses record batches over 1 MiB (message.max.bytes).
+      const inputs = Array.from({ length: 3000 }, (_, i) => ({ key: `k${i}`, value: String(i) }));
+      await produce(kafka, 'big', inputs);
+      const b = new StreamsBuilder();
+      b.stream('big', { key: str, value: str })
+        .mapValues((v) => v.padEnd(1024, '.'))
+        .to('big-out', { key: str, value: str });
+      const applicationId = `big-${randomUUID()}`;
+      running = await startApp({ applicationId, kafka, topology: b.build(), commitIntervalMs: 60_000 });
+      // Nothing is committed before close() (a 60 s interval): the whole 3 MiB goes in its commit.
+      await waitFor(
+        '3,000 records processed',
+        async () =>
+          (await metricSum(metricsRegistry, 'sluice_topology_records_in_total', {
+            application: applicationId,
+          })) === 3000,
+        20_000,
+      );
+      assert.equal(await caughtUp(kafka, applicationId, ['big']), false);
+      await running.stop();
+      running = null;
+      assert.equal(await caughtUp(kafka, applicationId, ['big']), true);
+      const out = await readAll(kafka, 'big-out');
+      assert.equal(out.length, 3000);
+      assert.equal(out[2999]!.value!.toString().slice(0, 4), '2999');
     } finally {
       await running?.stop();
       await env.stop();

@@ -81,3 +81,26 @@ export function avroDeadLetterEncoder(
     };
   };
 }
+
+/**
+ * The default dead letter: the original key and value, the failure in headers. Nothing is lost
+ * and any client can read it.
+ */
+export function headerDeadLetter(f: DeadLetterFailure): RawRecord {
+  const headers: Record<string, Buffer> = { ...(f.raw?.headers ?? {}) };
+  headers['sluice.dlq-kind'] = Buffer.from(f.kind);
+  headers['sluice.error-class'] = Buffer.from(f.error.name);
+  headers['sluice.error-code'] = Buffer.from(String((f.error as { code?: string }).code ?? ''));
+  headers['sluice.error-message'] = Buffer.from(f.error.message);
+  if (f.position) {
+    headers['sluice.source-topic'] = Buffer.from(f.position.topic);
+    headers['sluice.source-partition'] = Buffer.from(String(f.position.partition));
+    headers['sluice.source-offset'] = Buffer.from(f.position.offset);
+  }
+  return {
+    key: f.raw?.key ?? null,
+    value: f.raw?.value ?? null,
+    timestamp: f.raw?.timestamp ?? Date.now(),
+    headers,
+  };
+}

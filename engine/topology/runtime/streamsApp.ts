@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors.js';
+import { inRequests } from '../../kafka/batches.js';
 import { toBufferHeaders } from '../../kafka/headers.js';
 import { createLogger } from '../../observability/logger.js';
 import { type TopologyMetrics, topologyMetrics } from '../../observability/metrics.js';
@@ -14,6 +15,8 @@ import type { RawRecord, SourcePosition, TaskIO } from '../contracts.js';
 import { Task } from '../task.js';
 import type { Topology } from '../topology.js';
 import { copartitionedAssigner, decodeStandbyUnits } from './copartitionedAssigner.js';
+import { headerDeadLetter } from './deadLetters.js';
+import { prepareTopics } from './internalTopics.js';
 import { restorePartitions } from './restore.js';
 import { type StandbyStore, type StandbyTask, StandbyTasks } from './standby.js';
 import { TaskState } from './taskState.js';
@@ -119,86 +122,20 @@ export class StreamsApp {
     return this.failure;
   }
 
-  private fullName(spec: { topic: string; internal: boolean }): string {
-    return spec.internal ? this.opts.topology.internalTopicName(this.applicationId, spec.topic) : spec.topic;
-  }
-
   private changelogTopic(changelogName: string): string {
     return this.opts.topology.internalTopicName(this.applicationId, changelogName);
   }
 
-  /** Checks inputs exist and are co-partitioned; creates repartition, changelog and dead-letter topics. */
-  private async prepareTopics(): Promise<void> {
-    const admin = this.opts.kafka.admin();
-    await admin.connect();
-    try {
-      const existing = new Set(await admin.listTopics());
-      const subs = this.opts.topology.subtopologies;
-      const external = [
-        ...new Set(subs.flatMap((s) => s.sources.filter((t) => !t.internal).map((t) => t.topic))),
-      ];
-      const missing = external.filter((t) => !existing.has(t));
-      if (missing.length > 0) {
-        throw new SluiceError(
-          'SLUICE_TOPOLOGY_MISSING_TOPIC',
-          `input topics do not exist: ${missing.join(', ')}`,
-        );
-      }
-      const meta = await admin.fetchTopicMetadata({ topics: external });
-      const partitions = new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
-      const internalPartitions = this.opts.internalPartitions ?? Math.max(1, ...partitions.values());
-      for (const s of subs) {
-        for (const group of s.copartitionGroups) {
-          const counts = group.map((t) => partitions.get(t) ?? internalPartitions);
-          if (new Set(counts).size > 1) {
-            throw new SluiceError(
-              'SLUICE_TOPOLOGY_NOT_COPARTITIONED',
-              `topics joined together must have the same number of partitions: ${group.map((t, i) => `${t} (${counts[i]})`).join(', ')}`,
-            );
-          }
-        }
-      }
-      const create: {
-        topic: string;
-        numPartitions: number;
-        configEntries?: { name: string; value: string }[];
-      }[] = [];
-      for (const s of subs) {
-        const taskCount = Math.max(
-          ...s.sources.map((t) =>
-            t.internal ? internalPartitions : (partitions.get(t.topic) ?? internalPartitions),
-          ),
-        );
-        for (const t of [...s.sources, ...s.sinks].filter((x) => x.internal)) {
-          create.push({ topic: this.fullName(t), numPartitions: internalPartitions });
-        }
-        for (const st of s.stores.filter((h) => h.spec.changelog)) {
-          create.push({
-            topic: this.changelogTopic(st.changelogTopic),
-            numPartitions: taskCount,
-            configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
-          });
-        }
-        for (const t of s.sources) this.topicToSubtopology.set(this.fullName(t), s.id);
-        this.taskCounts.set(s.id, taskCount);
-      }
-      for (const t of external) {
-        this.dlqTopics.add(`${t}.dlq`);
-        create.push({ topic: `${t}.dlq`, numPartitions: partitions.get(t) ?? 1 });
-      }
-      // Failures on internal topics (repartition) have no external source to name theirs after.
-      create.push({ topic: `${this.applicationId}.dlq`, numPartitions: 1 });
-      const toCreate = [...new Map(create.map((c) => [c.topic, c])).values()].filter(
-        (c) => !existing.has(c.topic),
-      );
-      if (toCreate.length > 0) await admin.createTopics({ topics: toCreate, waitForLeaders: true });
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
   private async run(): Promise<void> {
-    await this.prepareTopics();
+    const layout = await prepareTopics(
+      this.opts.kafka,
+      this.opts.topology,
+      this.applicationId,
+      this.opts.internalPartitions,
+    );
+    this.topicToSubtopology = layout.topicToSubtopology;
+    this.taskCounts = layout.taskCounts;
+    this.dlqTopics = layout.dlqTopics;
     const { kafka } = this.opts;
     if (this.guarantee === 'at_least_once') {
       this.sharedProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -475,7 +412,7 @@ export class StreamsApp {
     }
     const record = this.opts.deadLetterEncoder
       ? this.opts.deadLetterEncoder(failure)
-      : defaultDeadLetter(failure);
+      : headerDeadLetter(failure);
     const dlq = `${source}.dlq`;
     ts.send(this.dlqTopics.has(dlq) ? dlq : `${this.applicationId}.dlq`, record);
     this.log.warn(
@@ -579,10 +516,12 @@ export class StreamsApp {
    * most MAX_SENDS_IN_FLIGHT sends per task are in flight: a slow broker slows processing down.
    */
   private async sendEagerly(ts: TaskState): Promise<void> {
-    const topicMessages = this.takeOutputs(ts);
-    if (ts.changeCount >= MAX_BUFFERED_CHANGES) topicMessages.push(...this.takeChanges(ts));
+    const topicMessages = ts.takeOutputs(this.countOut);
+    if (ts.changeCount >= MAX_BUFFERED_CHANGES) topicMessages.push(...ts.takeChanges());
     if (topicMessages.length === 0) return;
-    ts.track(this.sharedProducer!.sendBatch({ topicMessages, acks: -1 }).then(() => undefined));
+    for (const chunk of inRequests(topicMessages)) {
+      ts.track(this.sharedProducer!.sendBatch({ topicMessages: chunk, acks: -1 }).then(() => undefined));
+    }
     try {
       while (ts.sendsInFlight > MAX_SENDS_IN_FLIGHT) await ts.oldestSend();
     } catch (err) {
@@ -590,6 +529,9 @@ export class StreamsApp {
       throw err;
     }
   }
+
+  private readonly countOut = (topic: string, n: number) =>
+    this.metrics.recordsOut.inc({ application: this.applicationId, topic }, n);
 
   /** The task's state is ahead of what Kafka holds: drop it; it restarts from the committed point. */
   private async abandon(ts: TaskState, err: unknown, what: string): Promise<void> {
@@ -601,31 +543,6 @@ export class StreamsApp {
     await ts.producer?.disconnect().catch(() => {});
   }
 
-  /** The task's buffered outputs as one sendBatch's topicMessages, counted as records out. */
-  private takeOutputs(ts: TaskState): { topic: string; messages: Message[] }[] {
-    const topicMessages: { topic: string; messages: Message[] }[] = [];
-    for (const [topic, messages] of ts.outputs) {
-      topicMessages.push({ topic, messages });
-      this.metrics.recordsOut.inc({ application: this.applicationId, topic }, messages.length);
-    }
-    ts.outputs = new Map();
-    return topicMessages;
-  }
-
-  /** The task's buffered changelog records (the latest change per store key). */
-  private takeChanges(ts: TaskState): { topic: string; messages: Message[] }[] {
-    const topicMessages: { topic: string; messages: Message[] }[] = [];
-    for (const [store, changes] of ts.changes) {
-      topicMessages.push({
-        topic: ts.stores.get(store)!.changelog!,
-        messages: [...changes.values()].map((c) => ({ key: c.key, value: c.value, partition: ts.partition })),
-      });
-    }
-    ts.changes = new Map();
-    ts.changeCount = 0;
-    return topicMessages;
-  }
-
   /** One commit of one task: outputs, changelog records and offsets, atomically under EOS. */
   private async commit(ts: TaskState): Promise<void> {
     ts.lastCommit = Date.now();
@@ -633,7 +550,7 @@ export class StreamsApp {
     for (const s of ts.stores.values()) s.flushCache?.();
     if (!ts.dirty) return;
     const end = this.metrics.commitSeconds.startTimer({ application: this.applicationId });
-    const topicMessages = [...this.takeOutputs(ts), ...this.takeChanges(ts)];
+    const topicMessages = [...ts.takeOutputs(this.countOut), ...ts.takeChanges()];
     const offsets = [...ts.offsets].map(([topic, offset]) => ({
       topic,
       partitions: [{ partition: ts.partition, offset: String(offset) }],
@@ -642,7 +559,8 @@ export class StreamsApp {
       if (ts.producer) {
         const txn = await ts.producer.transaction();
         try {
-          if (topicMessages.length > 0) await txn.sendBatch({ topicMessages, acks: -1 });
+          for (const chunk of inRequests(topicMessages))
+            await txn.sendBatch({ topicMessages: chunk, acks: -1 });
           if (offsets.length > 0)
             await txn.sendOffsets({ consumerGroupId: this.applicationId, topics: offsets });
           await txn.commit();
@@ -652,7 +570,9 @@ export class StreamsApp {
         }
       } else {
         await ts.sendsDone();
-        if (topicMessages.length > 0) await this.sharedProducer!.sendBatch({ topicMessages, acks: -1 });
+        for (const chunk of inRequests(topicMessages)) {
+          await this.sharedProducer!.sendBatch({ topicMessages: chunk, acks: -1 });
+        }
         if (offsets.length > 0)
           await this.consumer!.commitOffsets(
             offsets.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, ...p }))),
@@ -740,24 +660,4 @@ async function withHeartbeats(work: Promise<void> | void, heartbeat: () => Promi
     settled = true;
     void beating;
   }
-}
-
-/** The original key and value, the failure in headers: nothing is lost, any client can read it. */
-function defaultDeadLetter(f: DeadLetterFailure): RawRecord {
-  const headers: Record<string, Buffer> = { ...(f.raw?.headers ?? {}) };
-  headers['sluice.dlq-kind'] = Buffer.from(f.kind);
-  headers['sluice.error-class'] = Buffer.from(f.error.name);
-  headers['sluice.error-code'] = Buffer.from(String((f.error as { code?: string }).code ?? ''));
-  headers['sluice.error-message'] = Buffer.from(f.error.message);
-  if (f.position) {
-    headers['sluice.source-topic'] = Buffer.from(f.position.topic);
-    headers['sluice.source-partition'] = Buffer.from(String(f.position.partition));
-    headers['sluice.source-offset'] = Buffer.from(f.position.offset);
-  }
-  return {
-    key: f.raw?.key ?? null,
-    value: f.raw?.value ?? null,
-    timestamp: f.raw?.timestamp ?? Date.now(),
-    headers,
-  };
 }

@@ -109,6 +109,35 @@ export class TaskState {
     this.dirty = true;
   }
 
+  /** The buffered outputs as one sendBatch's topicMessages; `counted` hears how many per topic. */
+  takeOutputs(counted: (topic: string, n: number) => void): { topic: string; messages: Message[] }[] {
+    const topicMessages: { topic: string; messages: Message[] }[] = [];
+    for (const [topic, messages] of this.outputs) {
+      topicMessages.push({ topic, messages });
+      counted(topic, messages.length);
+    }
+    this.outputs = new Map();
+    return topicMessages;
+  }
+
+  /** The buffered changelog records (the latest change per store key), for the task's partition. */
+  takeChanges(): { topic: string; messages: Message[] }[] {
+    const topicMessages: { topic: string; messages: Message[] }[] = [];
+    for (const [store, changes] of this.changes) {
+      topicMessages.push({
+        topic: this.stores.get(store)!.changelog!,
+        messages: [...changes.values()].map((c) => ({
+          key: c.key,
+          value: c.value,
+          partition: this.partition,
+        })),
+      });
+    }
+    this.changes = new Map();
+    this.changeCount = 0;
+    return topicMessages;
+  }
+
   reset(): void {
     this.outputs = new Map();
     this.changes = new Map();
