@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka, Message } from 'kafkajs';
+import { inRequests } from '../kafka/batches.js';
 import { type PartitionRange, type Position, ReplayError, readRanges, topicRanges } from './ranges.js';
 
 /** Headers every replayed record carries, beside the original ones. */
@@ -99,7 +100,10 @@ export async function executeReplay(
             [REPLAY_HEADERS.run]: plan.runId,
           },
         }));
-        await producer.send({ topic: plan.target, messages: out, acks: -1 });
+        // A fetched batch can be larger than the broker takes in one record batch.
+        for (const topicMessages of inRequests([{ topic: plan.target, messages: out }])) {
+          await producer.sendBatch({ topicMessages, acks: -1 });
+        }
         written += out.length;
         onProgress(out.length);
       },
