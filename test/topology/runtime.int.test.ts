@@ -711,6 +711,61 @@ describe('StreamsApp on the embedded broker', () => {
     }
   });
 
+  it('at_least_once: an output the broker refuses keeps the offsets behind it', async () => {
+    const env = await withBroker();
+    const kafka = kafkaClient(env.bootstrap);
+    let running: Awaited<ReturnType<typeof startApp>> | null = null;
+    try {
+      await createTopics(kafka, { notes: 1 });
+      // The output topic takes records of up to 2,000 bytes; record 50's output is larger.
+      await withAdmin(kafka, (admin) =>
+        admin.createTopics({
+          topics: [
+            {
+              topic: 'notes-out',
+              numPartitions: 1,
+              configEntries: [{ name: 'max.message.bytes', value: '2000' }],
+            },
+          ],
+          waitForLeaders: true,
+        }),
+      );
+      const notes = Array.from({ length: 100 }, (_, i) => ({
+        key: `k${i}`,
+        value: i === 50 ? 'x'.repeat(4000) : `n${i}`,
+      }));
+      const b = new StreamsBuilder();
+      b.stream('notes', { key: str, value: str }).to('notes-out', { key: str, value: str });
+      const applicationId = `refused-${randomUUID()}`;
+      running = await startApp({
+        applicationId,
+        kafka,
+        topology: b.build(),
+        processingGuarantee: 'at_least_once',
+        commitIntervalMs: 200,
+      });
+      const committedTo = async () => {
+        const [c] = await withAdmin(kafka, (admin) =>
+          admin.fetchOffsets({ groupId: applicationId, topics: ['notes'] }),
+        );
+        return Number(c!.partitions[0]!.offset);
+      };
+      // The first 50 go through and are committed; then the refused one comes.
+      await produce(kafka, 'notes', notes.slice(0, 50));
+      await waitFor('the first 50 committed', async () => (await committedTo()) === 50, 10_000);
+      await produce(kafka, 'notes', notes.slice(50));
+      // Commits keep being attempted every 200 ms; none may pass the refused record.
+      await sleep(3000);
+      assert.equal(await committedTo(), 50);
+      await running.stop();
+      running = null;
+      assert.equal(await committedTo(), 50);
+    } finally {
+      await running?.stop();
+      await env.stop();
+    }
+  });
+
   it('at_least_once sends outputs as they are produced and commits every 30 s by default (and on close)', async () => {
     const env = await withBroker();
     const kafka = kafkaClient(env.bootstrap);
