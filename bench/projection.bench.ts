@@ -10,8 +10,8 @@
  * is also the time to rebuild the projection from the log. The write-path rows compare unnest
  * and COPY + merge on the same rows without Kafka: how the runner's `auto` default was chosen.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
@@ -42,14 +42,10 @@ import { formatProfile, summarizeProfiles } from './lib/cpuprofile.js';
 import { machineInfo } from './lib/machine.js';
 import { runCleanups, spawnTracked, tempDir } from './lib/proc.js';
 import { benchCase, printReport, progress } from './lib/report.js';
+import { repoRoot } from './lib/root.js';
 import { median, nowMs, perSec } from './lib/stats.js';
 
-/** The repository, whether this file runs from bench/ (tsx) or compiled from bench/.out/build/bench/. */
-const root = (() => {
-  let dir = new URL('..', import.meta.url).pathname;
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-})();
+const root = repoRoot;
 const TOPIC = 'inference.prediction.made';
 const SCHEMA = 'sluice.inference.PredictionMade';
 const DATABASE_URL = process.env.SLUICE_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

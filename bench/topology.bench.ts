@@ -22,8 +22,8 @@
  * close() has committed it all. It is checked: every record in, the exact number of records out,
  * no dead letters, the group's offsets committed to the end of the input.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { Kafka, type logCreator, logLevel, Partitioners } from 'kafkajs';
@@ -49,14 +49,10 @@ import { formatProfile, type ProfileSlice, summarizeProfiles } from './lib/cpupr
 import { machineInfo } from './lib/machine.js';
 import { runCleanups, spawnTracked, tempDir } from './lib/proc.js';
 import { type BenchCase, benchCase, printReport, progress } from './lib/report.js';
+import { repoRoot } from './lib/root.js';
 import { median, nowMs, perSec } from './lib/stats.js';
 
-/** The repository, whether this file runs from bench/ (tsx) or compiled from bench/.out/build/bench/. */
-const root = (() => {
-  let dir = new URL('..', import.meta.url).pathname;
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-})();
+const root = repoRoot;
 const SCHEMA = 'sluice.sensors.SensorReadingRecorded';
 const INPUT_TOPIC = 'sensors.reading.recorded';
 const DISTINCT_TOPIC = 'bench.reading.distinct-devices';

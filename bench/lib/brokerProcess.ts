@@ -2,8 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureCompiled } from './compile.js';
 import { spawnTracked, stopChild } from './proc.js';
+import { repoRoot } from './root.js';
 
-const root = new URL('../..', import.meta.url).pathname;
+const root = repoRoot;
 
 export type BrokerCommand = 'dist' | 'tsx';
 

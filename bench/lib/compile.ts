@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { progress } from './report.js';
+import { repoRoot } from './root.js';
 
-const root = new URL('../..', import.meta.url).pathname;
+const root = repoRoot;
 
 function newestMtime(dir: string, ext: string): number {
   let newest = 0;
