@@ -1,4 +1,4 @@
-import type { Message, TopicMessages } from 'kafkajs';
+import type { Message, ProducerBatch, TopicMessages } from 'kafkajs';
 
 /**
  * Bytes of records per sendBatch. kafkajs puts all of a request's records for one partition in
@@ -55,4 +55,12 @@ export function recordBytes(m: Message): number {
       Buffer.byteLength(k) + (Array.isArray(v) ? v.reduce((n, x) => n + byteLength(x), 0) : byteLength(v));
   }
   return size;
+}
+
+/** Sends topicMessages (acks=all) through a producer or a transaction, in requests of inRequests. */
+export async function sendInRequests(
+  sender: { sendBatch(batch: ProducerBatch): Promise<unknown> },
+  topicMessages: TopicMessages[],
+): Promise<void> {
+  for (const chunk of inRequests(topicMessages)) await sender.sendBatch({ topicMessages: chunk, acks: -1 });
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Message, Producer } from 'kafkajs';
 import type { AvroSerializer } from '../codec/index.js';
-import { inRequests } from '../kafka/batches.js';
+import { sendInRequests } from '../kafka/batches.js';
 import type { DeadLetterValue } from '../topology/index.js';
 import { deadLetterMessage } from './deadLetters.js';
 import { ProjectionError } from './errors.js';
@@ -56,8 +56,10 @@ export async function sendDeadLetters(
     if (!messages) byTopic.set(topic, (messages = []));
     messages.push(message);
   }
-  const all = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-  for (const topicMessages of inRequests(all)) await producer.sendBatch({ acks: -1, topicMessages });
+  await sendInRequests(
+    producer,
+    [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+  );
 }
 
 /** The errors kafkajs answers by rejoining the group (its own `isRebalancing`). */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka, Message } from 'kafkajs';
-import { inRequests } from '../kafka/batches.js';
+import { sendInRequests } from '../kafka/batches.js';
 import { type PartitionRange, type Position, ReplayError, readRanges, topicRanges } from './ranges.js';
 
 /** Headers every replayed record carries, beside the original ones. */
@@ -101,9 +101,7 @@ export async function executeReplay(
           },
         }));
         // A fetched batch can be larger than the broker takes in one record batch.
-        for (const topicMessages of inRequests([{ topic: plan.target, messages: out }])) {
-          await producer.sendBatch({ topicMessages, acks: -1 });
-        }
+        await sendInRequests(producer, [{ topic: plan.target, messages: out }]);
         written += out.length;
         onProgress(out.length);
       },

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { SluiceError } from '../../errors.js';
-import { inRequests } from '../../kafka/batches.js';
+import { sendInRequests } from '../../kafka/batches.js';
 import { toBufferHeaders } from '../../kafka/headers.js';
 import { createLogger } from '../../observability/logger.js';
 import { type TopologyMetrics, topologyMetrics } from '../../observability/metrics.js';
@@ -519,9 +519,7 @@ export class StreamsApp {
     const topicMessages = ts.takeOutputs(this.countOut);
     if (ts.changeCount >= MAX_BUFFERED_CHANGES) topicMessages.push(...ts.takeChanges());
     if (topicMessages.length === 0) return;
-    for (const chunk of inRequests(topicMessages)) {
-      ts.track(this.sharedProducer!.sendBatch({ topicMessages: chunk, acks: -1 }).then(() => undefined));
-    }
+    ts.track(sendInRequests(this.sharedProducer!, topicMessages));
     try {
       while (ts.sendsInFlight > MAX_SENDS_IN_FLIGHT) await ts.oldestSend();
     } catch (err) {
@@ -559,8 +557,7 @@ export class StreamsApp {
       if (ts.producer) {
         const txn = await ts.producer.transaction();
         try {
-          for (const chunk of inRequests(topicMessages))
-            await txn.sendBatch({ topicMessages: chunk, acks: -1 });
+          await sendInRequests(txn, topicMessages);
           if (offsets.length > 0)
             await txn.sendOffsets({ consumerGroupId: this.applicationId, topics: offsets });
           await txn.commit();
@@ -570,9 +567,7 @@ export class StreamsApp {
         }
       } else {
         await ts.sendsDone();
-        for (const chunk of inRequests(topicMessages)) {
-          await this.sharedProducer!.sendBatch({ topicMessages: chunk, acks: -1 });
-        }
+        await sendInRequests(this.sharedProducer!, topicMessages);
         if (offsets.length > 0)
           await this.consumer!.commitOffsets(
             offsets.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, ...p }))),
