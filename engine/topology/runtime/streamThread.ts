@@ -30,12 +30,9 @@ let join: () => void = () => {};
 const joining = new Promise<void>((resolve) => {
   join = resolve;
 });
-let closeRequested = false;
-let reported = false;
 
 /** Closes the app and hands over its final metrics; the main thread then ends this thread. */
 async function close(): Promise<void> {
-  closeRequested = true;
   await app?.close().catch(() => {});
   const metrics = await registry.getMetricsAsJSON().catch(() => []);
   post({ type: 'closed', metrics });
@@ -73,13 +70,11 @@ try {
   post({ type: 'started' });
   // StreamsApp reports a stop through `error`: pass the first one on, once.
   const watch = setInterval(() => {
-    if (!app?.error || reported) return;
-    reported = true;
+    if (!app?.error) return;
     clearInterval(watch);
     post({ type: 'failed', error: serializeError(app.error) });
   }, 100);
   watch.unref();
-  if (closeRequested) await app.close();
 } catch (err) {
   post({ type: 'failed', error: serializeError(err) });
   await app?.close().catch(() => {});
