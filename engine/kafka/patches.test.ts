@@ -144,11 +144,209 @@ describe('the kafkajs patch', () => {
       );
     });
   });
+
+  it('is applied: varlongs of up to 7 bytes decode to numbers, longer ones as before', () => {
+    const Decoder = require('kafkajs/src/protocol/decoder.js') as KafkaDecoder;
+    assert.match(
+      readFileSync(require.resolve('kafkajs/src/protocol/decoder.js'), 'utf8'),
+      /readVarLongNumber\(\)/,
+    );
+    const values = [0n, 1n, -1n, 63n, -64n, 64n, 2n ** 31n, -(2n ** 40n), 1_767_225_600_000n];
+    values.push(2n ** 48n - 1n, -(2n ** 48n), 2n ** 48n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n));
+    for (const v of values) {
+      const bytes = zigzagVarlong(v);
+      const decoder = new Decoder(Buffer.from([...bytes, 0x2a]));
+      const read = decoder.readVarLongNumber();
+      assert.equal(typeof read, bytes.length <= 7 ? 'number' : 'object', `type for ${v}`);
+      assert.equal(String(read), String(v), `varlong ${v}`);
+      assert.equal(decoder.offset, bytes.length, `bytes read for ${v}`);
+    }
+    // More than 10 bytes: the same error as readVarLong.
+    const { KafkaJSInvalidLongError } = require('kafkajs/src/errors.js') as {
+      KafkaJSInvalidLongError: new () => Error;
+    };
+    const malformed = Buffer.alloc(12, 0xff);
+    assert.throws(() => new Decoder(malformed).readVarLongNumber(), KafkaJSInvalidLongError);
+    assert.throws(() => new Decoder(malformed).readVarLongNumber(), /must contain 9 bytes or less/);
+  });
+
+  it('is applied: fetched record batches decode in place, offsets and timestamps as before', async () => {
+    const batchPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder.js');
+    const recordPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
+    assert.match(readFileSync(batchPath, 'utf8'), /fastBatchContext/, `${batchPath} is not patched`);
+    assert.match(readFileSync(recordPath, 'utf8'), /readHeadersInPlace/, `${recordPath} is not patched`);
+    const decodeBatch = require(batchPath) as (decoder: unknown) => Promise<DecodedBatch>;
+    const Decoder = require('kafkajs/src/protocol/decoder.js') as KafkaDecoder;
+    const Encoder = require('kafkajs/src/protocol/encoder.js') as RecordEncoder;
+    const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (
+      r: RecordSpec,
+    ) => unknown;
+    const Header = require('kafkajs/src/protocol/recordBatch/header/v0/index.js') as (h: {
+      key: string;
+      value: Buffer;
+    }) => unknown;
+    const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
+      RecordBatch: (args: Record<string, unknown>) => Promise<{ buffer: Buffer }>;
+    };
+    const Long = require('kafkajs/src/utils/long.js') as { fromString(s: string): unknown };
+
+    // Interleaved repeated keys and 2 trailing bytes inside the record's length, which Record()
+    // cannot produce: the decoder must skip to the record's end.
+    const handmade = (spec: RecordSpec, headers: [string, string][]) => {
+      const body = new Encoder()
+        .writeInt8(0)
+        .writeVarLong(spec.timestampDelta)
+        .writeVarInt(spec.offsetDelta)
+        .writeVarIntBytes(spec.key)
+        .writeVarIntBytes(spec.value)
+        .writeVarIntArray(headers.map(([key, value]) => Header({ key, value: Buffer.from(value) })))
+        .writeInt8(0x55)
+        .writeInt8(0x55);
+      return new Encoder().writeVarInt(body.size()).writeEncoder(body);
+    };
+    const specs = (n: number, deltas: number[]): (RecordSpec & { expectedHeaders: object })[] =>
+      Array.from({ length: n }, (_, i) => {
+        const headers: Record<string, string | string[]> =
+          i % 4 === 1 ? { trace: `t${i}` } : i % 4 === 2 ? { a: ['1', '2'], b: 'x' } : {};
+        return {
+          offsetDelta: i,
+          timestampDelta: deltas[i % deltas.length]!,
+          key: i % 3 === 0 ? null : Buffer.from(`key-${i}`),
+          value: i % 5 === 0 ? null : Buffer.alloc(i * 3, i),
+          headers,
+          expectedHeaders: Object.fromEntries(
+            Object.entries(headers).map(([k, v]) => [
+              k,
+              Array.isArray(v) ? v.map((x) => Buffer.from(x)) : Buffer.from(v),
+            ]),
+          ),
+        };
+      });
+
+    const cases = [
+      // 1.7e12 timestamps, deltas on both sides, and 2^50 (an 8-byte varlong: the Long path).
+      { firstOffset: '0', firstTimestamp: '1767225600000', deltas: [0, -1500, 42, 2 ** 50, -7] },
+      // First offset above 2^53: only the Long path is exact.
+      { firstOffset: '9007199254740993', firstTimestamp: '5', deltas: [-3, 10, 0] },
+      // Offsets crossing 2^53 within the batch, gzip-compressed.
+      { firstOffset: String(2n ** 53n - 3n), firstTimestamp: '1700000000000', deltas: [1, -1], gzip: true },
+      // LOG_APPEND_TIME: every record carries the batch's max timestamp.
+      { firstOffset: '77', firstTimestamp: '1767225600000', deltas: [5, -5], logAppendTime: true },
+    ];
+    for (const c of cases) {
+      const records = specs(12, c.deltas);
+      const encoded = records.map((r) => Record(r));
+      const last = records.length;
+      const extra = {
+        offsetDelta: last,
+        timestampDelta: -2,
+        key: Buffer.from('h'),
+        value: Buffer.from('v'),
+      };
+      // In the middle of the batch, so that a wrong skip would garble the records after it.
+      encoded.splice(
+        5,
+        0,
+        handmade(extra, [
+          ['a', '1'],
+          ['b', '2'],
+          ['a', '3'],
+          ['a', '4'],
+        ]),
+      );
+      const maxTimestamp = String(BigInt(c.firstTimestamp) + 2n ** 50n + 9n);
+      const { buffer } = await RecordBatch({
+        compression: c.gzip ? 1 : 0,
+        records: encoded,
+        firstOffset: Long.fromString(c.firstOffset),
+        firstTimestamp: Long.fromString(c.firstTimestamp),
+        maxTimestamp: Long.fromString(maxTimestamp),
+        lastOffsetDelta: last,
+      });
+      // Attributes (int16) follow firstOffset, length, partitionLeaderEpoch, magic and crc.
+      if (c.logAppendTime) buffer[22] = buffer[22]! | 0x08;
+      const fetched = new Decoder(Buffer.concat([buffer, Buffer.from([1, 2, 3])]));
+      const batch = await decodeBatch(fetched);
+      assert.equal(fetched.offset, buffer.length, 'the batch is consumed exactly');
+
+      const batchContext = {
+        firstOffset: c.firstOffset,
+        firstTimestamp: c.firstTimestamp,
+        partitionLeaderEpoch: 0,
+        inTransaction: false,
+        isControlBatch: false,
+        lastOffsetDelta: last,
+        producerId: '-1',
+        producerEpoch: 0,
+        firstSequence: 0,
+        maxTimestamp,
+        timestampType: c.logAppendTime ? 1 : 0,
+        magicByte: 2,
+      };
+      const expected = [
+        ...records.slice(0, 5),
+        {
+          ...extra,
+          expectedHeaders: {
+            a: [Buffer.from('1'), Buffer.from('3'), Buffer.from('4')],
+            b: Buffer.from('2'),
+          },
+        },
+        ...records.slice(5),
+      ].map((r) => ({
+        magicByte: 2,
+        attributes: 0,
+        timestamp: c.logAppendTime
+          ? maxTimestamp
+          : String(BigInt(c.firstTimestamp) + BigInt(r.timestampDelta)),
+        offset: String(BigInt(c.firstOffset) + BigInt(r.offsetDelta)),
+        key: r.key,
+        value: r.value,
+        headers: r.expectedHeaders,
+        isControlRecord: false,
+        batchContext,
+      }));
+      assert.equal(batch.records.length, expected.length);
+      batch.records.forEach((record, i) => {
+        assert.deepEqual(Object.keys(record), Object.keys(expected[i]!));
+        assert.deepEqual(record, expected[i], `record ${i} of batch at ${c.firstOffset}`);
+      });
+    }
+  });
 });
 
 interface KafkaEncoder {
   new (): { writeVarLong(v: number): { buffer: Buffer } };
   sizeOfVarLong(v: number): number;
+}
+
+interface KafkaDecoder {
+  new (buffer: Buffer): { offset: number; readVarLongNumber(): number | { toString(): string } };
+}
+
+interface RecordEncoder {
+  new (): RecordEncoderInstance;
+}
+interface RecordEncoderInstance {
+  writeInt8(v: number): RecordEncoderInstance;
+  writeVarInt(v: number): RecordEncoderInstance;
+  writeVarLong(v: number): RecordEncoderInstance;
+  writeVarIntBytes(v: Buffer | null): RecordEncoderInstance;
+  writeVarIntArray(v: unknown[]): RecordEncoderInstance;
+  writeEncoder(v: RecordEncoderInstance): RecordEncoderInstance;
+  size(): number;
+}
+
+interface RecordSpec {
+  offsetDelta: number;
+  timestampDelta: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, string | string[]>;
+}
+
+interface DecodedBatch {
+  records: Record<string, unknown>[];
 }
 
 type ProduceRequest = (args: {

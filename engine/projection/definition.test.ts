@@ -83,6 +83,39 @@ describe('projection definitions', () => {
     assert.deepEqual(foldRows({ ...counts, conflict: insertIgnore() }, rows), [rows[0], rows[1]]);
   });
 
+  it("fold without touching the events' rows, and copy only the rows a later one changes", () => {
+    const rows = [
+      { k: 'a', n: 1, at: null, label: 'x' },
+      { k: 'b', n: 2, at: null, label: 'y' },
+      { k: 'a', n: 3, at: null, label: 'z' },
+    ];
+    const before = structuredClone(rows);
+    const folded = foldRows(counts, rows);
+    assert.deepEqual(rows, before);
+    assert.notEqual(folded[0], rows[0]);
+    assert.equal(folded[1], rows[1]);
+    // A number key and its decimal text are one key, as the database casts them.
+    const mixed = foldRows({ ...counts, key: ['n'], conflict: upsert('label') }, [
+      { k: 'a', n: 7, at: null, label: 'x' },
+      { k: 'b', n: '7', at: null, label: 'y' },
+      { k: 'c', n: null, at: null, label: 'z' },
+      { k: 'd', n: null, at: null, label: 'w' },
+    ]);
+    assert.deepEqual(mixed, [
+      { k: 'a', n: 7, at: null, label: 'y' },
+      { k: 'c', n: null, at: null, label: 'w' },
+    ]);
+    const pairs = foldRows({ ...counts, key: ['k', 'label'], conflict: accumulate({ n: 'sum' }) }, [
+      { k: 'a', n: 1, at: null, label: 'x' },
+      { k: 'a', n: 2, at: null, label: 'x' },
+      { k: 'a', n: 4, at: null, label: 'y' },
+    ]);
+    assert.deepEqual(
+      pairs.map((r) => r.n),
+      [3, 4],
+    );
+  });
+
   it('tell transient database failures from bad rows and broken statements', () => {
     const pgErr = (code: string) => Object.assign(new Error(code), { code });
     assert.equal(classifyWriteError(pgErr('40001')), 'transient');

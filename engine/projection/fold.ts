@@ -10,36 +10,51 @@ import { ValueEncodeError } from './sqlText.js';
 export function foldRows(target: TargetSpec, rows: readonly Row[]): Row[] {
   const { key, conflict } = target;
   if (key.length === 0 || rows.length < 2) return rows as Row[];
-  const byKey = new Map<string, Record<string, unknown>>();
+  // Rows are the events' own (a retry encodes them again): a key's first row is kept as it is
+  // and copied only when a later row of the same key must change it.
+  const byKey = new Map<unknown, Record<string, unknown>>();
+  let copied: Set<unknown> | null = null;
   const keyOf = keyFunction(key);
   for (const row of rows) {
     const k = keyOf(row);
-    const seen = byKey.get(k);
+    let seen = byKey.get(k);
     if (!seen) {
-      byKey.set(k, { ...row });
+      byKey.set(k, row as Record<string, unknown>);
       continue;
+    }
+    if (conflict.kind === 'ignore') continue;
+    if (!copied?.has(k)) {
+      byKey.set(k, (seen = { ...seen }));
+      (copied ??= new Set()).add(k);
     }
     if (conflict.kind === 'upsert') {
       for (const c of conflict.update) seen[c] = row[c];
-    } else if (conflict.kind === 'accumulate') {
+    } else {
       for (const c in conflict.merge) seen[c] = merge(conflict.merge[c]!, seen[c], row[c]);
     }
   }
   return [...byKey.values()];
 }
 
-function keyPart(v: unknown): string {
-  if (v instanceof Date) return `d${v.getTime()}`;
-  if (Buffer.isBuffer(v)) return `b${v.toString('hex')}`;
-  return v === null || v === undefined ? 'n' : `v${String(v)}`;
+/**
+ * One key column's Map key. Strings, the usual key, are their own key; other values become
+ * strings that no PostgreSQL text value can equal (text cannot hold NUL), except numbers, which
+ * equal their decimal text as the database would cast it.
+ */
+function keyPart(v: unknown): unknown {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (v instanceof Date) return `\u0000d${v.getTime()}`;
+  if (Buffer.isBuffer(v)) return `\u0000b${v.toString('hex')}`;
+  return v === null || v === undefined ? '\u0000n' : `\u0000v${String(v)}`;
 }
 
-function keyFunction(key: readonly string[]): (row: Row) => string {
+function keyFunction(key: readonly string[]): (row: Row) => unknown {
   if (key.length === 1) {
     const [k] = key as [string];
     return (row) => keyPart(row[k]);
   }
-  return (row) => key.map((k) => keyPart(row[k])).join('\u0000');
+  return (row) => key.map((k) => String(keyPart(row[k]))).join('\u0000');
 }
 
 function toNumberish(v: unknown): number | bigint {

@@ -33,4 +33,4 @@ export {
   projectionStatus,
 } from './status.js';
 export { ProjectionSupervisor, type SupervisorOptions } from './supervisor.js';
-export { TargetWriter, type WriteMode } from './targetWriter.js';
+export { type CopyFormat, TargetWriter, type WriteMode } from './targetWriter.js';

@@ -23,7 +23,7 @@ import {
 import { observeBatch, type ProjectionMetrics, projectionMetrics } from './metrics.js';
 import { type ConsumedRecord, prepareEvents } from './prepare.js';
 import { retrying } from './retry.js';
-import { TargetWriter, type WriteMode } from './targetWriter.js';
+import { type CopyFormat, TargetWriter, type WriteMode } from './targetWriter.js';
 
 export interface ProjectionRunnerOptions {
   definition: ProjectionDefinition;
@@ -37,6 +37,8 @@ export interface ProjectionRunnerOptions {
   maxBatchWaitMs?: number;
   /** Bulk write path (default `auto`: unnest for small batches, COPY + merge for large; see TargetWriter). */
   writeMode?: WriteMode;
+  /** COPY's data format (default `auto`: binary where exact, see TargetWriter). */
+  copyFormat?: CopyFormat;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   /** Also commit the SQL checkpoints to Kafka (at most once a second) for lag tooling; default true. */
@@ -117,7 +119,7 @@ export class ProjectionRunner {
     const writers = new Map(
       Object.entries(this.def.targets).map(([name, t]) => [
         name,
-        new TargetWriter(name, t, this.tables(t.table)),
+        new TargetWriter(name, t, this.tables(t.table), opts.copyFormat),
       ]),
     );
     this.writer = new BatchWriter({
