@@ -4,17 +4,20 @@
  * and the naive peer of one INSERT per row, in the same run, on the same database. `--help`
  * lists the options; the notes printed under the table say what each case measures.
  *
- *   npm run bench -- projection [--events 1000000] [--repeat 3] [--json]
+ *   npm run bench -- projection [--events 1000000] [--repeat 3] [--threads 1,2] [--json]
  *
  * Every projection run is a fresh version (new tables) from the earliest offsets, so its time
  * is also the time to rebuild the projection from the log. The write-path rows compare unnest
  * and COPY + merge on the same rows without Kafka: how the runner's `auto` default was chosen.
+ * With `--threads`, the projection also runs on N worker threads (ProjectionThreads, each
+ * thread building its runner from this module's `createProjection`).
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -31,6 +34,8 @@ import {
   insertIgnore,
   type ProjectionDefinition,
   ProjectionRunner,
+  type ProjectionRunnerFactory,
+  ProjectionThreads,
   quoteIdent,
   type Row,
   source,
@@ -167,12 +172,14 @@ interface WorkerJob {
   events: number;
   batch: number;
   mode: WriteMode;
+  /** Runners on worker threads (ProjectionThreads when > 1). */
+  threads: number;
 }
 
-async function worker(job: WorkerJob): Promise<WorkerResult> {
+/** The run's runner options; with threads, each thread calls this (the module's factory export). */
+export const createProjection: ProjectionRunnerFactory<WorkerJob> = (job) => {
   const registry = new RegistryClient({ url: job.registryUrl });
   const catalogue = loadCatalogue(join(root, 'schemas'));
-  const pool = poolFor(job.schema);
   const definition: ProjectionDefinition<'predictions'> = {
     name: 'bench-predictions',
     version: job.version,
@@ -189,12 +196,10 @@ async function worker(job: WorkerJob): Promise<WorkerResult> {
     },
   };
   const dlq = catalogue.schemas.get('sluice.platform.DeadLetterRecorded')!.json;
-  const start = nowMs();
-  const cpu0 = process.cpuUsage();
-  const runner = await ProjectionRunner.start({
+  return {
     definition,
     kafka: kafka(job.bootstrap),
-    pool,
+    pool: poolFor(job.schema),
     deadLetterSerializer: new AvroSerializer<DeadLetterValue>(
       registry,
       'platform.deadletter.recorded-value',
@@ -202,7 +207,19 @@ async function worker(job: WorkerJob): Promise<WorkerResult> {
     ),
     maxBatchEvents: job.batch,
     writeMode: job.mode,
-  });
+  };
+};
+
+async function worker(job: WorkerJob): Promise<WorkerResult> {
+  // One thread: the runner's options are built before the clock starts, and its pool also serves
+  // the polling. N threads: each thread builds its own (isolate start-up included in the time).
+  const single = job.threads === 1 ? await createProjection(job, { index: 0, count: 1 }) : null;
+  const pool = single?.pool ?? poolFor(job.schema, 1);
+  const start = nowMs();
+  const cpu0 = process.cpuUsage();
+  const runner = single
+    ? await ProjectionRunner.start(single)
+    : await ProjectionThreads.start({ module: new URL(import.meta.url), arg: job, threads: job.threads });
   let ms = 0;
   let cpuMs = 0;
   try {
@@ -226,7 +243,7 @@ async function worker(job: WorkerJob): Promise<WorkerResult> {
   return { ms, rows: rows[0].n, cpuMs };
 }
 
-/** A projection run: its wall time, the rows it left, and the CPU time its process used meanwhile. */
+/** A projection run: its wall time, the rows it left, and the CPU time its process (all threads) used meanwhile. */
 interface WorkerResult {
   ms: number;
   rows: number;
@@ -361,6 +378,8 @@ const HELP = `npm run bench -- projection [options]
   --repeat N        runs per case; the table shows medians (default 3)
   --batch N         the runner's maxBatchEvents, and rows per transaction on the write path (default 10000)
   --mode M          the runner's write path: auto, unnest or copy (default auto)
+  --threads LIST    thread counts of the projection, each a run per round (default 1,2); N > 1:
+                    ProjectionThreads, N runners on worker threads of the worker process
   --worker-flags F  node flags for the projection worker, e.g. "--max-semi-space-size=64"
   --quick           only the COPY ceilings and the projection (no row-by-row or write-path cases)
   --profile         run the worker under --cpu-prof and print its hot functions (stderr)
@@ -375,6 +394,7 @@ function options() {
       repeat: { type: 'string', default: '3' },
       batch: { type: 'string', default: '10000' },
       mode: { type: 'string', default: 'auto' },
+      threads: { type: 'string', default: '1,2' },
       'worker-flags': { type: 'string', default: '' },
       profile: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
@@ -396,8 +416,14 @@ function options() {
     process.stderr.write(`bench projection: --mode is auto, unnest or copy\n${HELP}`);
     process.exit(2);
   }
+  const threads = [...new Set(opt.threads.split(',').map((t) => Number(t.trim())))];
+  if (threads.length === 0 || !threads.every((n) => Number.isInteger(n) && n > 0)) {
+    process.stderr.write(`bench projection: --threads expects positive integers, e.g. 1,2\n${HELP}`);
+    process.exit(2);
+  }
   const events = int('events');
   return {
+    threads,
     events,
     rowEvents: Math.min(events, int('row-events')),
     repeat: int('repeat'),
@@ -464,7 +490,13 @@ async function main(): Promise<void> {
     const minuteRows = Array.from({ length: events }, (_, i) => minuteRow(prediction(i)));
 
     const times = new Map<string, number[]>();
-    const cpu: number[] = [];
+    /** Projection process CPU per event (µs), per thread count. */
+    const cpu = new Map<number, number[]>();
+    const threadCounts = opt.threads;
+    // The main rows (and the goals) are the one-thread projection's, or the first count listed.
+    const mainThreads = threadCounts.includes(1) ? 1 : threadCounts[0]!;
+    const projectionName = (n: number) => (n === 1 ? 'projection' : `projection ${n} threads`);
+    let version = 0;
     const record = (round: number, name: string, n: number, ms: number) => {
       times.set(name, [...(times.get(name) ?? []), ms]);
       progress(
@@ -489,26 +521,33 @@ async function main(): Promise<void> {
           await rowByRowBaseline(pool, `txn_${round}`, firstRows, true),
         );
       }
-      const profileDir = opt.profile ? join(work.path, `profile-${round}`) : null;
-      const job = {
-        bootstrap: broker.bootstrap,
-        registryUrl: registryServer.url,
-        schema,
-        version: round,
-        events,
-        batch,
-        mode: opt.mode,
-      };
-      const r = await runWorker(job, compiled, opt.workerFlags, profileDir);
-      if (r.rows !== events) throw new Error(`projection v${round} holds ${r.rows} rows, expected ${events}`);
-      record(round, 'projection', events, r.ms);
-      cpu.push((r.cpuMs * 1000) / events);
-      progress(
-        `  run ${round}/${repeat}  projection process CPU ${((r.cpuMs * 1000) / events).toFixed(2)} µs/event (${(r.cpuMs / r.ms).toFixed(2)} cores)`,
-      );
-      if (profileDir) {
-        const slices = readdirSync(profileDir).map((f) => ({ file: join(profileDir, f) }));
-        progress(formatProfile(`projection worker, run ${round}`, summarizeProfiles(slices, 25)));
+      for (const threads of threadCounts) {
+        const name = projectionName(threads);
+        const profileDir = opt.profile ? join(work.path, `profile-${round}-${threads}`) : null;
+        const job = {
+          bootstrap: broker.bootstrap,
+          registryUrl: registryServer.url,
+          schema,
+          version: ++version,
+          events,
+          batch,
+          mode: opt.mode,
+          threads,
+        };
+        const r = await runWorker(job, compiled, opt.workerFlags, profileDir);
+        if (r.rows !== events) {
+          throw new Error(`projection v${job.version} (${name}) holds ${r.rows} rows, expected ${events}`);
+        }
+        record(round, name, events, r.ms);
+        const perEvent = (r.cpuMs * 1000) / events;
+        cpu.set(threads, [...(cpu.get(threads) ?? []), perEvent]);
+        progress(
+          `  run ${round}/${repeat}  ${name} process CPU ${perEvent.toFixed(2)} µs/event (${(r.cpuMs / r.ms).toFixed(2)} cores)`,
+        );
+        if (profileDir) {
+          const slices = readdirSync(profileDir).map((f) => ({ file: join(profileDir, f) }));
+          progress(formatProfile(`${name} worker, run ${round}`, summarizeProfiles(slices, 25)));
+        }
       }
       if (opt.quick) continue;
       for (const m of ['unnest', 'copy'] as const) {
@@ -529,15 +568,26 @@ async function main(): Promise<void> {
       }
     }
     const rate = (name: string, n = events) => perSec(n, median(times.get(name)!));
-    const vsCopyCase = benchCase('projection vs COPY (ceiling)', 'rows/s', rate('COPY'), rate('projection'));
+    const main = projectionName(mainThreads);
+    const vsCopyCase = benchCase('projection vs COPY (ceiling)', 'rows/s', rate('COPY'), rate(main));
     const cases = [
       vsCopyCase,
-      benchCase('projection vs binary COPY', 'rows/s', rate('binary COPY'), rate('projection')),
+      ...threadCounts
+        .filter((n) => n !== mainThreads)
+        .map((n) =>
+          benchCase(
+            `projection, ${n} thread${n === 1 ? '' : 's'} vs COPY`,
+            'rows/s',
+            rate('COPY'),
+            rate(projectionName(n)),
+          ),
+        ),
+      benchCase('projection vs binary COPY', 'rows/s', rate('binary COPY'), rate(main)),
       benchCase(
         'rebuild from earliest vs COPY',
         's',
         median(times.get('COPY')!) / 1000,
-        median(times.get('projection')!) / 1000,
+        median(times.get(main)!) / 1000,
       ),
     ];
     const peers = opt.quick
@@ -547,13 +597,13 @@ async function main(): Promise<void> {
             `projection vs row-by-row INSERT (${rowEvents.toLocaleString('en-US')} rows)`,
             'rows/s',
             rate('row-by-row', rowEvents),
-            rate('projection'),
+            rate(main),
           ),
           benchCase(
             `projection vs row-by-row in 1 txn (${rowEvents.toLocaleString('en-US')} rows)`,
             'rows/s',
             rate('row-by-row 1 txn', rowEvents),
-            rate('projection'),
+            rate(main),
           ),
           benchCase(
             'write path insert: COPY vs unnest',
@@ -568,17 +618,20 @@ async function main(): Promise<void> {
             rate('write path accumulate unnest'),
           ),
         ];
-    cases.splice(1, 0, ...peers.slice(0, 2));
+    cases.splice(threadCounts.length, 0, ...peers.slice(0, 2));
     cases.push(...peers.slice(2));
     const vsCopy = vsCopyCase.ratio;
     const vsRows = peers[0]?.ratio ?? Number.NaN;
     // The COPY ceiling drifts between rounds with the machine: each round's projection against
     // the COPY run just before it is the steadier comparison.
-    const paired = times
-      .get('projection')!
-      .map((ms, i) => times.get('COPY')![i]! / ms)
-      .map((r) => r.toFixed(3));
-    const cpuPerEvent = median(cpu).toFixed(2);
+    const paired = (n: number) =>
+      times
+        .get(projectionName(n))!
+        .map((ms, i) => times.get('COPY')![i]! / ms)
+        .map((r) => r.toFixed(3))
+        .join(', ');
+    const perThreads = (n: number) =>
+      `${n} thread${n === 1 ? '' : 's'}: ${median(cpu.get(n)!).toFixed(2)} µs/event, per-round ratio to COPY ${paired(n)}`;
     printReport(
       {
         title: `projection: ${events.toLocaleString('en-US')} PredictionMade events into a predictions table, median of ${repeat}`,
@@ -594,7 +647,9 @@ async function main(): Promise<void> {
           `projection: ProjectionRunner in a fresh process${opt.workerFlags.length ? ` (node ${opt.workerFlags.join(' ')})` : ''}, a fresh version (new tables) per run, ` +
             `write path ${opt.mode}, batches of up to ${batch} events; timed from start() (DDL, group join, fetch, decode, fold, write, checkpoints) ` +
             'until the SQL checkpoints reach the end offsets; the table must then hold every event. Each run is a rebuild from the earliest offsets. ' +
-            `Projection process CPU ${cpuPerEvent} µs/event (median); per-round ratio to that round's COPY: ${paired.join(', ')}`,
+            'N threads: ProjectionThreads in that process, N runners on worker threads (each a member of the group, its own pool of 4, ' +
+            "producer and consumer; isolate start-up in the time). Projection process CPU (all threads, median) and each round's ratio to " +
+            `that round's COPY: ${threadCounts.map(perThreads).join('; ')}`,
           `write path: the same rows straight through TargetWriter, ${batch} per transaction, no Kafka; COPY = straight into the table under a savepoint, ` +
             'else into a temp stage and INSERT ... SELECT ... ON CONFLICT; accumulate folds the rows into per-model, per-minute counts first (ratio > 1: unnest faster)',
           `goals: >= 0.5 of COPY (${vsCopy.toFixed(2)}: ${vsCopy >= 0.5 ? 'met' : 'NOT met'}), >= 10x row-by-row (${
@@ -615,7 +670,9 @@ async function main(): Promise<void> {
 }
 
 const workerIndex = process.argv.indexOf('--worker');
-if (workerIndex >= 0) {
+if (!isMainThread) {
+  // A projection thread imports this module for createProjection only.
+} else if (workerIndex >= 0) {
   worker(JSON.parse(process.argv[workerIndex + 1]!) as WorkerJob).then(
     (r) => {
       process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -18,7 +18,11 @@ export type ProjectionErrorCode =
   /** A rebuild of a projection that serves no stable names to swap. */
   | 'SLUICE_PROJECTION_NOT_REBUILDABLE'
   /** A version to drop still runs somewhere (its consumer group has members). */
-  | 'SLUICE_PROJECTION_VERSION_IN_USE';
+  | 'SLUICE_PROJECTION_VERSION_IN_USE'
+  /** ProjectionThreads options are invalid (thread count). */
+  | 'SLUICE_PROJECTION_THREADS_CONFIG'
+  /** A thread of ProjectionThreads failed (its factory, its runner's start, or the runner stopped). */
+  | 'SLUICE_PROJECTION_THREAD_FAILED';
 
 /** Failures of the projection runner; `code` is stable, `retriable` says whether waiting can help. */
 export class ProjectionError extends SluiceError {

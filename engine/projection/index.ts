@@ -24,6 +24,11 @@ export {
 } from './definition.js';
 export { ProjectionError, type ProjectionErrorCode, RowRejectedError } from './errors.js';
 export { type ProjectionMetrics, projectionMetrics } from './metrics.js';
+export {
+  type ProjectionRunnerFactory,
+  ProjectionThreads,
+  type ProjectionThreadsOptions,
+} from './projectionThreads.js';
 export { describeRebuild, executeRebuild, planRebuild, type RebuildPlan } from './rebuild.js';
 export { ProjectionRunner, type ProjectionRunnerOptions } from './runner.js';
 export {

@@ -47,6 +47,12 @@ export interface ProjectionRunnerOptions {
   metrics?: ProjectionMetrics;
   /** Called once if the runner stops on its own (a fatal write error, a consumer crash). */
   onError?(err: Error): void;
+  /**
+   * Awaited after the setup (DDL, topics, producer, consumer connected and subscribed) and right
+   * before the consumer joins the group. ProjectionThreads holds every thread here so that all
+   * join at once (one rebalance).
+   */
+  beforeJoin?: () => Promise<void>;
 }
 
 /** Records consumed but not yet written, and the offset ranges they cover per partition. */
@@ -198,6 +204,7 @@ export class ProjectionRunner {
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [...this.sources.keys()], fromBeginning: true });
+    await this.opts.beforeJoin?.();
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
