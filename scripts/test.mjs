@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under engine/ and test/ with Node's test runner (TypeScript through tsx).
+// Runs every *.test.ts under engine/, schemas/, projections/, topologies/ and test/ with Node's test runner (TypeScript through tsx).
 // `node scripts/test.mjs unit` runs only the unit tier; `int` / `e2e` the others; extra
 // arguments that are paths narrow the run to those files.
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,10 @@ function walk(dir, out) {
   return out;
 }
 
-let files = args.length > 0 ? args : ['engine', 'schemas', 'test'].flatMap((d) => walk(join(root, d), []));
+let files =
+  args.length > 0
+    ? args
+    : ['engine', 'schemas', 'projections', 'topologies', 'test'].flatMap((d) => walk(join(root, d), []));
 const kind = (f) => (f.endsWith('.int.test.ts') ? 'int' : f.endsWith('.e2e.test.ts') ? 'e2e' : 'unit');
 if (tier !== 'all') files = files.filter((f) => kind(f) === tier);
 files.sort();

@@ -115,6 +115,12 @@ export interface FeaturesComputed {
   /** How the tensor was computed. */
   preprocessing: Preprocessing;
   /**
+   * Summary statistics of the input, for drift monitoring: for images the original width and height, the
+   * per-channel mean and standard deviation of the scaled pixels (mean_r, std_r, ...) and brightness (mean
+   * luma); for vectors, whatever the producer computes. Empty when none.
+   */
+  summary: Record<string, number>;
+  /**
    * Event time of the input the features were computed from (epoch milliseconds, UTC), so windows over
    * features line up with the inputs.
    */

@@ -200,6 +200,7 @@ export function fixture(now: number = Date.now()) {
       values: null,
       vector: { uri: 'file:///blobs/t1', sha256: 'cc'.repeat(32), sizeBytes: 602112, encoding: 'FLOAT32_LE' },
       preprocessing: preprocessing(1 / 255),
+      summary: { width: 640, height: 480, mean_r: 0.41, std_r: 0.2, brightness: 0.45 },
       occurredAt: t(0),
     },
     {
@@ -213,6 +214,7 @@ export function fixture(now: number = Date.now()) {
       values: null,
       vector: { uri: 'file:///blobs/t3', sha256: 'dd'.repeat(32), sizeBytes: 602112, encoding: 'FLOAT32_LE' },
       preprocessing: preprocessing(1 / 255),
+      summary: {},
       occurredAt: t(2),
     },
     {
@@ -226,6 +228,7 @@ export function fixture(now: number = Date.now()) {
       values: [21, 20.5, 22, 3],
       vector: null,
       preprocessing: preprocessing(1),
+      summary: {},
       occurredAt: t(1),
     },
   ];
