@@ -1,4 +1,5 @@
 import { brokerCommand, brokerUsage } from './broker/command.js';
+import { pipelineCommand, pipelineUsage } from './cli/pipelineCommands.js';
 import { startCommand, startUsage } from './cli/start.js';
 import { UsageError } from './cli/usage.js';
 import { consumeCommand, consumeUsage } from './console/consume.js';
@@ -38,18 +39,18 @@ Exit codes: 0 success, 1 failure, 2 usage error.`;
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${USAGE}\n${await pipelineUsage()}`);
     return;
   }
-  const command = commands[name];
-  if (!command) throw new UsageError(`unknown command "${name}"`);
+  // Names the engine does not know may be the pipeline's own commands (SLUICE_PIPELINE).
+  const command = Object.hasOwn(commands, name) ? commands[name] : await pipelineCommand(name);
   await command.run(rest);
 }
 
-main(process.argv.slice(2)).catch((err) => {
+main(process.argv.slice(2)).catch(async (err) => {
   const usage =
     err instanceof UsageError || String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS');
   process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);
-  if (usage) process.stderr.write(`${USAGE}\n`);
+  if (usage) process.stderr.write(`${USAGE}\n${await pipelineUsage()}`);
   process.exit(usage ? 2 : 1);
 });

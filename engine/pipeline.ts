@@ -16,6 +16,15 @@ export interface PipelineContext {
  */
 export interface Pipeline {
   projections?(ctx: PipelineContext): ServedProjection[];
+  /** Commands the pipeline adds to `sluice`, by name (`sluice <name> ...`); the engine's own names win. */
+  commands?: Record<string, PipelineCommand>;
+}
+
+/** A `sluice` command of a pipeline, run like the engine's: UsageError exits 2, other errors 1. */
+export interface PipelineCommand {
+  /** Its lines of `sluice help`, in the engine's layout (name at column 2, text at column 24). */
+  usage: string;
+  run(argv: string[]): Promise<unknown>;
 }
 
 export async function loadPipeline(path: string = config().SLUICE_PIPELINE): Promise<Pipeline> {

@@ -4,6 +4,7 @@
  */
 import type { Pipeline } from '../engine/pipeline.js';
 import { catalogue, DEAD_LETTER_TOPIC, servedProjections } from '../projections/index.js';
+import { importCommand, importUsage } from '../topologies/images/importCommand.js';
 
 /** Dead letters come from the catalogue's topic and every topic's `<topic>.dlq` (runners write there). */
 const deadLetterTopics = () => [
@@ -15,4 +16,5 @@ const deadLetterTopics = () => [
 
 export const pipeline: Pipeline = {
   projections: ({ registry }) => servedProjections(registry, { deadLetters: { topics: deadLetterTopics() } }),
+  commands: { import: { usage: importUsage, run: importCommand } },
 };

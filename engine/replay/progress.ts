@@ -12,12 +12,12 @@ export interface Progress {
 export function progress(
   label: string,
   total: number,
-  options: { stream?: NodeJS.WriteStream; intervalMs?: number } = {},
+  options: { stream?: NodeJS.WriteStream; intervalMs?: number; unit?: string } = {},
 ): Progress {
   const stream = options.stream ?? process.stdout;
   const bar = new SingleBar({
     stream,
-    format: `${label} [{bar}] {percentage}% | {value}/{total} records | {rate}/s | ETA {eta_formatted}`,
+    format: `${label} [{bar}] {percentage}% | {value}/{total} ${options.unit ?? 'records'} | {rate}/s | ETA {eta_formatted}`,
     noTTYOutput: !stream.isTTY,
     notTTYSchedule: options.intervalMs ?? 2_000,
     hideCursor: stream.isTTY,

@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { ImageDecodeError, preprocessImage, tensorBytes, tensorFromBytes } from './preprocess.js';
 
-const recipe = (width: number, height: number) => ({ width, height, fit: 'fill' as const, limitInputPixels: 1e6 });
+const recipe = (width: number, height: number) => ({
+  width,
+  height,
+  fit: 'fill' as const,
+  limitInputPixels: 1e6,
+});
 
 /** A PNG of the given RGB bytes (row-major). */
 const png = (rgb: number[], width: number, height: number, channels: 1 | 3 | 4 = 3) =>
@@ -15,17 +20,20 @@ describe('preprocessImage', () => {
     const { tensor, shape } = await preprocessImage(await png(rgb, 16, 12), recipe(16, 12));
     assert.deepEqual(shape, [12, 16, 3]);
     assert.equal(tensor.length, rgb.length);
-    rgb.forEach((v, i) => assert.equal(tensor[i], Math.fround(v / 255), `element ${i}`));
+    for (const [i, v] of rgb.entries()) assert.equal(tensor[i], Math.fround(v / 255), `element ${i}`);
   });
 
   it('resizes any image to the recipe size and summarises it for drift monitoring', async () => {
-    const solid = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 100, b: 50 } } })
+    const solid = await sharp({
+      create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 100, b: 50 } },
+    })
       .png()
       .toBuffer();
     const { tensor, shape, summary } = await preprocessImage(solid, recipe(24, 24));
     assert.deepEqual(shape, [24, 24, 3]);
     const [r, g, b] = [200, 100, 50].map((v) => Math.fround(v / 255));
-    for (let i = 0; i < tensor.length; i += 3) assert.deepEqual([tensor[i], tensor[i + 1], tensor[i + 2]], [r, g, b]);
+    for (let i = 0; i < tensor.length; i += 3)
+      assert.deepEqual([tensor[i], tensor[i + 1], tensor[i + 2]], [r, g, b]);
     assert.equal(summary.width, 40);
     assert.equal(summary.height, 30);
     assert.ok(Math.abs(summary.mean_r! - r!) < 1e-6 && Math.abs(summary.mean_b! - b!) < 1e-6);
@@ -45,25 +53,38 @@ describe('preprocessImage', () => {
 
   it('drops alpha and expands grey to three equal channels', async () => {
     const rgba = await preprocessImage(await png([10, 20, 30, 0, 40, 50, 60, 255], 2, 1, 4), recipe(2, 1));
-    assert.deepEqual([...rgba.tensor].map((v) => Math.round(v * 255)), [10, 20, 30, 40, 50, 60]);
+    assert.deepEqual(
+      [...rgba.tensor].map((v) => Math.round(v * 255)),
+      [10, 20, 30, 40, 50, 60],
+    );
     const grey = await preprocessImage(await png([7, 250], 2, 1, 1), recipe(2, 1));
-    assert.deepEqual([...grey.tensor].map((v) => Math.round(v * 255)), [7, 7, 7, 250, 250, 250]);
+    assert.deepEqual(
+      [...grey.tensor].map((v) => Math.round(v * 255)),
+      [7, 7, 7, 250, 250, 250],
+    );
   });
 
   it('applies the EXIF orientation before anything else', async () => {
     // Stored 2x1 (red, blue) with orientation 6 (rotate 90° clockwise): upright it is 1x2, red on top.
-    const rotated = await sharp(Buffer.from([255, 0, 0, 0, 0, 255]), { raw: { width: 2, height: 1, channels: 3 } })
+    const rotated = await sharp(Buffer.from([255, 0, 0, 0, 0, 255]), {
+      raw: { width: 2, height: 1, channels: 3 },
+    })
       .withMetadata({ orientation: 6 })
       .png()
       .toBuffer();
     const { tensor, summary } = await preprocessImage(rotated, recipe(1, 2));
     assert.equal(summary.width, 1);
     assert.equal(summary.height, 2);
-    assert.deepEqual([...tensor].map((v) => Math.round(v * 255)), [255, 0, 0, 0, 0, 255]);
+    assert.deepEqual(
+      [...tensor].map((v) => Math.round(v * 255)),
+      [255, 0, 0, 0, 0, 255],
+    );
   });
 
   it('refuses corrupt images and images over the pixel limit with ImageDecodeError', async () => {
-    const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: 'white' } }).jpeg().toBuffer();
+    const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: 'white' } })
+      .jpeg()
+      .toBuffer();
     await assert.rejects(preprocessImage(jpeg.subarray(0, jpeg.length / 2), recipe(8, 8)), ImageDecodeError);
     await assert.rejects(preprocessImage(Buffer.from('not an image'), recipe(8, 8)), ImageDecodeError);
     await assert.rejects(

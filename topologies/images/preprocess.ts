@@ -43,7 +43,10 @@ export class ImageDecodeError extends Error {
   readonly code = 'SLUICE_IMAGE_UNDECODABLE';
 }
 
-export async function preprocessImage(bytes: Uint8Array, recipe: ImageRecipe = DEFAULT_RECIPE): Promise<PreprocessedImage> {
+export async function preprocessImage(
+  bytes: Uint8Array,
+  recipe: ImageRecipe = DEFAULT_RECIPE,
+): Promise<PreprocessedImage> {
   const { width, height } = recipe;
   let data: Buffer;
   let original: { width: number; height: number };
@@ -110,7 +113,10 @@ export async function preprocessImage(bytes: Uint8Array, recipe: ImageRecipe = D
 /** The tensor's bytes as stored in the blob store: little-endian float32 (FLOAT32_LE). */
 export function tensorBytes(t: Float32Array): Buffer {
   const b = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
-  return endianness() === 'LE' ? b : Buffer.from(b).swap32();
+  if (endianness() === 'LE') return b;
+  const swapped = Buffer.from(b);
+  swapped.swap32();
+  return swapped;
 }
 
 /** The inverse of tensorBytes. */

@@ -122,6 +122,23 @@ export class StreamsApp {
     return this.failure;
   }
 
+  /**
+   * Serdes serialize synchronously, so those that need the registry first (Avro: the writer's
+   * schema id, registered or looked up) get it here, before any record: a sink's serde that was
+   * never prepared would dead-letter every record it writes.
+   */
+  private async prepareSinkSerdes(): Promise<void> {
+    const { topology } = this.opts;
+    for (const sub of topology.subtopologies) {
+      for (const n of topology.nodesOf(sub.id)) {
+        if (n.kind !== 'sink') continue;
+        const topic = n.internal ? topology.internalTopicName(this.applicationId, n.topic) : n.topic;
+        await n.key.prepare?.(null, topic);
+        await n.value.prepare?.(null, topic);
+      }
+    }
+  }
+
   private changelogTopic(changelogName: string): string {
     return this.opts.topology.internalTopicName(this.applicationId, changelogName);
   }
@@ -133,6 +150,7 @@ export class StreamsApp {
       this.applicationId,
       this.opts.internalPartitions,
     );
+    await this.prepareSinkSerdes();
     this.topicToSubtopology = layout.topicToSubtopology;
     this.taskCounts = layout.taskCounts;
     this.dlqTopics = layout.dlqTopics;
