@@ -1,0 +1,31 @@
+export {
+  type BackendChoice,
+  type BackendName,
+  backendChoices,
+  backendFromEnv,
+  type SelectBackendOptions,
+  selectBackend,
+  tf,
+} from './backend.js';
+export {
+  fileSystem,
+  type LoadModelOptions,
+  loadModel,
+  MODEL_JSON,
+  ModelIoError,
+  saveModel,
+  WEIGHTS_BIN,
+} from './modelIo.js';
+export {
+  type CompileSpec,
+  type EpochMetrics,
+  loadTrainedModel,
+  type ModelBuilder,
+  type ModelSpec,
+  type TensorData,
+  type TrainedModel,
+  type TrainInWorkerOptions,
+  TrainingRun,
+  trainInWorker,
+} from './trainWorker.js';
+export { registerWasmTrainingKernels, wasmTrainingKernelNames } from './wasmKernels.js';
