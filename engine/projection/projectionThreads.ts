@@ -1,7 +1,6 @@
 import type { ResourceLimits } from 'node:worker_threads';
-import type { Registry } from 'prom-client';
 import type { ThreadFactory } from '../threads/hostThread.js';
-import { entryNextTo, WorkerGroup } from '../threads/workerGroup.js';
+import { entryNextTo, ThreadGroupHandle, WorkerGroup } from '../threads/workerGroup.js';
 import { ProjectionError } from './errors.js';
 import type { ProjectionRunnerOptions } from './runner.js';
 
@@ -37,9 +36,7 @@ export interface ProjectionThreadsOptions {
  */
 export type ProjectionRunnerFactory<A = unknown> = ThreadFactory<ProjectionRunnerOptions, A>;
 
-export class ProjectionThreads {
-  private constructor(private readonly group: WorkerGroup) {}
-
+export class ProjectionThreads extends ThreadGroupHandle {
   /** Starts every thread and resolves once each one's runner has joined the group. */
   static async start(o: ProjectionThreadsOptions): Promise<ProjectionThreads> {
     if (!Number.isInteger(o.threads) || o.threads < 1) {
@@ -63,27 +60,5 @@ export class ProjectionThreads {
 
   get threads(): number {
     return this.group.size;
-  }
-
-  /**
-   * Why processing stopped: the first thread's failure (SLUICE_PROJECTION_THREAD_FAILED, the
-   * thread's own error as cause), or null while every thread runs. `close()` is still needed.
-   */
-  get error(): Error | null {
-    return this.group.error;
-  }
-
-  /**
-   * The threads' metrics (each thread's process registry, `sluice_projection_*` among them) added
-   * up into one registry. A thread that was closed counts with the metrics it had when it
-   * closed; one that failed and ended, not at all.
-   */
-  metrics(): Promise<Registry> {
-    return this.group.metrics();
-  }
-
-  /** Closes every thread's runner (each writes what it buffered), then ends the threads. */
-  close(): Promise<void> {
-    return this.group.close();
   }
 }

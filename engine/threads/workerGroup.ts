@@ -247,6 +247,29 @@ export class WorkerGroup {
   }
 }
 
+/**
+ * What StreamThreads and ProjectionThreads hand their users: the group's first failure, its
+ * threads' metrics summed into one registry (as prom-client aggregates a cluster's workers; a
+ * thread that was closed counts with the metrics it had when it closed, one that failed and
+ * ended not at all), and close (each thread closes what it runs, then the threads end).
+ */
+export class ThreadGroupHandle {
+  protected constructor(protected readonly group: WorkerGroup) {}
+
+  /** The first thread's failure (the group's error code, the thread's own error as cause), or null. `close()` is still needed. */
+  get error(): Error | null {
+    return this.group.error;
+  }
+
+  metrics(): Promise<Registry> {
+    return this.group.metrics();
+  }
+
+  close(): Promise<void> {
+    return this.group.close();
+  }
+}
+
 export function serializeError(err: unknown): SerializedError {
   const e = err instanceof Error ? err : new Error(String(err));
   return { name: e.name, message: e.message, code: (e as { code?: string }).code, stack: e.stack };

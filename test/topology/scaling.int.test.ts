@@ -10,8 +10,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Admin, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { kafkaClient, tempDir, withBroker } from '../helpers/broker.js';
+import { withAdmin } from '../helpers/readAll.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const EVENTS = Number(process.env.SLUICE_SCALING_EVENTS ?? 30_000);
@@ -27,16 +28,6 @@ interface Instance {
 
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
-}
-
-async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 async function waitFor<T>(

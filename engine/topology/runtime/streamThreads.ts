@@ -1,8 +1,7 @@
 import type { ResourceLimits } from 'node:worker_threads';
-import type { Registry } from 'prom-client';
 import { SluiceError } from '../../errors.js';
 import type { ThreadFactory } from '../../threads/hostThread.js';
-import { entryNextTo, WorkerGroup } from '../../threads/workerGroup.js';
+import { entryNextTo, ThreadGroupHandle, WorkerGroup } from '../../threads/workerGroup.js';
 import type { StreamsAppOptions } from './streamsApp.js';
 
 export type {
@@ -37,9 +36,7 @@ export interface StreamThreadsOptions {
 /** What the module's export looks like. */
 export type StreamsAppFactory<A = unknown> = ThreadFactory<StreamsAppOptions, A>;
 
-export class StreamThreads {
-  private constructor(private readonly group: WorkerGroup) {}
-
+export class StreamThreads extends ThreadGroupHandle {
   /** Starts every thread and resolves once each one's StreamsApp has started. */
   static async start(o: StreamThreadsOptions): Promise<StreamThreads> {
     const count = o.numStreamThreads;
@@ -64,27 +61,5 @@ export class StreamThreads {
 
   get numStreamThreads(): number {
     return this.group.size;
-  }
-
-  /**
-   * Why processing stopped: the first thread's failure (SLUICE_TOPOLOGY_THREAD_FAILED, the
-   * thread's own error as cause), or null while every thread runs. `close()` is still needed.
-   */
-  get error(): Error | null {
-    return this.group.error;
-  }
-
-  /**
-   * The threads' metrics added up into one registry (counters and histograms summed across
-   * threads, as prom-client aggregates a cluster's workers). A thread that was closed counts with
-   * the metrics it had when it closed; one that failed and ended, not at all.
-   */
-  metrics(): Promise<Registry> {
-    return this.group.metrics();
-  }
-
-  /** Closes every thread's app (each commits its in-flight work), then ends the threads. */
-  close(): Promise<void> {
-    return this.group.close();
   }
 }
