@@ -38,6 +38,8 @@ const schema = z.object({
   SLUICE_DATA_DIR: z.string().default('.sluice'),
   SLUICE_BROKER_LISTEN: z.string().default('127.0.0.1:9092'),
   SLUICE_REGISTRY_LISTEN: z.string().default('127.0.0.1:8081'),
+  /** `sluice start`'s HTTP API (the pipeline's routes, /health). */
+  SLUICE_HTTP_LISTEN: z.string().default('127.0.0.1:8080'),
   /** The local blob store's directory; unset (or empty): `<SLUICE_DATA_DIR>/blobs`. */
   SLUICE_BLOB_DIR: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   SLUICE_CATALOGUE_DIR: z.string().default(shippedCatalogue ?? 'schemas'),

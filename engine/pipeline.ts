@@ -1,12 +1,24 @@
 import { pathToFileURL } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Kafka } from 'kafkajs';
 import { config } from './config.js';
 import { SluiceError } from './errors.js';
 import type { ServedProjection } from './projection/index.js';
 import type { RegistryClient } from './registry/client.js';
+import type { StreamsAppOptions } from './topology/runtime/streamsApp.js';
 
 /** What a pipeline module gets to build its parts. */
 export interface PipelineContext {
   registry: RegistryClient;
+}
+
+/** What a pipeline's stream applications and HTTP routes get from the process that serves them. */
+export interface PipelineServices extends PipelineContext {
+  kafka: Kafka;
+  /** The process's data directory (SLUICE_DATA_DIR): stream apps keep their state below it. */
+  dataDir: string;
+  /** The local blob store's directory (SLUICE_BLOB_DIR, default `<dataDir>/blobs`). */
+  blobDir: string;
 }
 
 /**
@@ -16,6 +28,10 @@ export interface PipelineContext {
  */
 export interface Pipeline {
   projections?(ctx: PipelineContext): ServedProjection[];
+  /** Stream applications `sluice start` runs, each a StreamsApp (its own group, state under `dataDir`). */
+  streams?(ctx: PipelineServices): StreamsAppOptions[] | Promise<StreamsAppOptions[]>;
+  /** Routes the pipeline serves on `sluice start`'s HTTP server (SLUICE_HTTP_LISTEN). */
+  http?(app: FastifyInstance, ctx: PipelineServices): void | Promise<void>;
   /** Commands the pipeline adds to `sluice`, by name (`sluice <name> ...`); the engine's own names win. */
   commands?: Record<string, PipelineCommand>;
 }

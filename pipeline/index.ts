@@ -2,9 +2,15 @@
  * Sluice's own ML pipeline as the engine runs it (`sluice start`, `sluice projections ...`): a
  * user of engine/ like any other team's pipeline module would be.
  */
+import { join } from 'node:path';
+import { LocalBlobStore } from '../engine/blob/index.js';
 import type { Pipeline } from '../engine/pipeline.js';
+import { StreamsBuilder } from '../engine/topology/index.js';
 import { catalogue, DEAD_LETTER_TOPIC, servedProjections } from '../projections/index.js';
+import { imageFeatures } from '../topologies/images/features.js';
 import { importCommand, importUsage } from '../topologies/images/importCommand.js';
+import { ImageIngest } from '../topologies/images/ingest.js';
+import { registerImageRoutes } from '../topologies/images/routes.js';
 
 /** Dead letters come from the catalogue's topic and every topic's `<topic>.dlq` (runners write there). */
 const deadLetterTopics = () => [
@@ -16,5 +22,22 @@ const deadLetterTopics = () => [
 
 export const pipeline: Pipeline = {
   projections: ({ registry }) => servedProjections(registry, { deadLetters: { topics: deadLetterTopics() } }),
+  streams: ({ kafka, registry, dataDir, blobDir }) => {
+    const features = new StreamsBuilder();
+    imageFeatures(features, { registry, blobs: new LocalBlobStore(blobDir) });
+    return [
+      {
+        applicationId: 'sluice-image-features',
+        kafka,
+        topology: features.build(),
+        stateDir: join(dataDir, 'streams'),
+      },
+    ];
+  },
+  http: async (app, { kafka, registry, blobDir }) => {
+    const ingest = await ImageIngest.start({ kafka, registry, blobs: new LocalBlobStore(blobDir) });
+    app.addHook('onClose', () => ingest.close());
+    await registerImageRoutes(app, ingest);
+  },
   commands: { import: { usage: importUsage, run: importCommand } },
 };

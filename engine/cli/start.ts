@@ -1,21 +1,26 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { brokerCommand } from '../broker/command.js';
 import { config } from '../config.js';
 import { connect } from '../console/options.js';
 import { createCatalogueTopics } from '../console/topics.js';
+import { createHttpServer } from '../http/index.js';
 import { summary } from '../migrate/command.js';
 import { migrate } from '../migrate/runner.js';
+import { createLogger } from '../observability/logger.js';
 import { pgCommand } from '../pg/command.js';
-import { loadPipeline } from '../pipeline.js';
+import { loadPipeline, type PipelineServices } from '../pipeline.js';
 import { deadLetterSerializer, ProjectionSupervisor } from '../projection/index.js';
 import { registryCommand } from '../registry/command.js';
+import { StreamsApp } from '../topology/index.js';
 import { closeOnSignal } from './usage.js';
 
 export const startUsage = `  start                 run the pipeline on the embedded defaults: broker, schema registry,
                         the catalogue's topics and schemas, and PostgreSQL (embedded unless
                         DATABASE_URL is set) with the migrations applied, and the pipeline's
-                        projections (SLUICE_PIPELINE) serving their read models (data under SLUICE_DATA_DIR)`;
+                        projections (SLUICE_PIPELINE) serving their read models, its stream
+                        applications, and its HTTP routes on SLUICE_HTTP_LISTEN (data under SLUICE_DATA_DIR)`;
 
 /** `npm start`: everything a developer needs on one machine, in one process. */
 export async function startCommand(argv: string[]): Promise<void> {
@@ -53,7 +58,8 @@ export async function startCommand(argv: string[]): Promise<void> {
     let serving = 'no pipeline (SLUICE_PIPELINE unset)';
     if (cfg.SLUICE_PIPELINE) {
       const clients = connect({ 'bootstrap-server': broker.bootstrap, 'schema-registry': registry.url });
-      const projections = (await loadPipeline(cfg.SLUICE_PIPELINE)).projections?.(clients) ?? [];
+      const pipeline = await loadPipeline(cfg.SLUICE_PIPELINE);
+      const projections = pipeline.projections?.(clients) ?? [];
       const pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
       started.push({ close: () => pool.end() });
       const supervisor = await ProjectionSupervisor.start({
@@ -63,7 +69,25 @@ export async function startCommand(argv: string[]): Promise<void> {
         deadLetterSerializer: deadLetterSerializer(clients.registry),
       });
       started.push(supervisor);
-      serving = `${projections.length} projection(s)`;
+      const services: PipelineServices = {
+        ...clients,
+        dataDir: cfg.SLUICE_DATA_DIR,
+        blobDir: cfg.SLUICE_BLOB_DIR ?? join(cfg.SLUICE_DATA_DIR, 'blobs'),
+      };
+      const streams = (await pipeline.streams?.(services)) ?? [];
+      for (const opts of streams) started.push(await StreamsApp.start(opts));
+      serving = `${projections.length} projection(s), ${streams.length} stream application(s)`;
+      if (pipeline.http) {
+        const app = createHttpServer({ logger: createLogger('http') });
+        await pipeline.http(app, services);
+        const [host, port] = splitListen(cfg.SLUICE_HTTP_LISTEN);
+        await app.listen({ host, port });
+        started.push({ close: () => app.close() });
+        const address = app.server.address();
+        const url =
+          typeof address === 'object' && address ? `http://${host}:${address.port}` : cfg.SLUICE_HTTP_LISTEN;
+        serving += `, HTTP API ${url}`;
+      }
     }
     process.stdout.write(
       `sluice is up: Kafka ${broker.bootstrap}, schema registry ${registry.url}, PostgreSQL ${cfg.DATABASE_URL ? '(DATABASE_URL)' : databaseUrl} (timescaledb: ${report.capabilities.timescaledb ?? 'absent'}; ${summary(report)}), ${serving}\n`,
@@ -73,4 +97,14 @@ export async function startCommand(argv: string[]): Promise<void> {
     throw err;
   }
   closeOnSignal(closeAll);
+}
+
+/** `host:port` of a listen setting. */
+function splitListen(listen: string): [string, number] {
+  const i = listen.lastIndexOf(':');
+  const port = Number(listen.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`SLUICE_HTTP_LISTEN must be host:port, got ${JSON.stringify(listen)}`);
+  }
+  return [listen.slice(0, i), port];
 }

@@ -3,6 +3,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import sharp from 'sharp';
 import { freePort, tempDir } from '../helpers/broker.js';
 import { freshDatabase, offeredTimescale } from '../helpers/postgres.js';
 
@@ -23,6 +24,7 @@ async function start(env: Record<string, string>) {
       SLUICE_BROKER_LISTEN: `127.0.0.1:${broker}`,
       SLUICE_REGISTRY_LISTEN: `127.0.0.1:${registry}`,
       SLUICE_PG_LISTEN: `127.0.0.1:${postgres}`,
+      SLUICE_HTTP_LISTEN: '127.0.0.1:0',
       SLUICE_MIGRATIONS_DIR: fixtures,
       // The fixture migrations build no read models: no pipeline, unless a test asks for one.
       SLUICE_PIPELINE: '',
@@ -113,7 +115,10 @@ describe('sluice start and PostgreSQL', () => {
     });
     try {
       assert.ok(s.up, s.stderr());
-      assert.match(s.up, /migrated: \d+ applied, 0 up-to-date\), 12 projection\(s\)$/);
+      assert.match(
+        s.up,
+        /migrated: \d+ applied, 0 up-to-date\), 12 projection\(s\), 1 stream application\(s\), HTTP API http:\/\/127\.0\.0\.1:\d+$/,
+      );
       const bootstrap = /Kafka (\S+),/.exec(s.up)![1]!;
       const registry = /schema registry (\S+),/.exec(s.up)![1]!;
       const produce = spawn(
@@ -143,6 +148,38 @@ describe('sluice start and PostgreSQL', () => {
         if (rows.length === 0) await new Promise((r) => setTimeout(r, 200));
       }
       assert.deepEqual(rows, [{ device_id: 'd1', metric: 'temperature', value: 21.5 }]);
+
+      // An image through the HTTP API: upload, features topology, both read models.
+      const api = /HTTP API (\S+)$/.exec(s.up)![1]!;
+      assert.deepEqual(await (await fetch(`${api}/health`)).json(), { status: 'ok' });
+      const image = await sharp({ create: { width: 32, height: 24, channels: 3, background: 'teal' } })
+        .png()
+        .toBuffer();
+      const form = new FormData();
+      form.append('label', 'teal');
+      form.append('file', new Blob([image], { type: 'image/png' }), 'teal.png');
+      const res = await fetch(`${api}/v1/uploads`, { method: 'POST', body: form });
+      assert.equal(res.status, 201, await res.clone().text());
+      const { uploads } = (await res.json()) as { uploads: { uploadId: string; subjectId: string }[] };
+      let features: unknown[] = [];
+      for (let i = 0; i < 150 && features.length === 0; i++) {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        features = (
+          await c
+            .query('SELECT subject_id, source_id, feature_set, shape FROM feature_vectors')
+            .finally(() => c.end())
+        ).rows;
+        if (features.length === 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(features, [
+        {
+          subject_id: uploads[0]!.subjectId,
+          source_id: uploads[0]!.uploadId,
+          feature_set: 'image-224x224-rgb',
+          shape: [224, 224, 3],
+        },
+      ]);
     } finally {
       assert.equal(await s.stop(), 0);
     }
