@@ -30,10 +30,19 @@ export interface Pipeline {
   projections?(ctx: PipelineContext): ServedProjection[];
   /** Stream applications `sluice start` runs, each a StreamsApp (its own group, state under `dataDir`). */
   streams?(ctx: PipelineServices): StreamsAppOptions[] | Promise<StreamsAppOptions[]>;
+  /** Long-running services `sluice start` runs beside them (a trainer, a bridge), closed on shutdown. */
+  services?(ctx: PipelineServices): Promise<PipelineService[]>;
   /** Routes the pipeline serves on `sluice start`'s HTTP server (SLUICE_HTTP_LISTEN). */
   http?(app: FastifyInstance, ctx: PipelineServices): void | Promise<void>;
   /** Commands the pipeline adds to `sluice`, by name (`sluice <name> ...`); the engine's own names win. */
   commands?: Record<string, PipelineCommand>;
+}
+
+/** A service a pipeline runs in `sluice start`'s process. */
+export interface PipelineService {
+  /** Why it stopped on its own, or null while it runs. */
+  readonly error?: Error | null;
+  close(): Promise<void>;
 }
 
 /** A `sluice` command of a pipeline, run like the engine's: UsageError exits 2, other errors 1. */

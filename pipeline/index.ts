@@ -11,6 +11,8 @@ import { imageFeatures } from '../topologies/images/features.js';
 import { importCommand, importUsage } from '../topologies/images/importCommand.js';
 import { ImageIngest } from '../topologies/images/ingest.js';
 import { registerImageRoutes } from '../topologies/images/routes.js';
+import { Trainer } from '../topologies/images/trainer.js';
+import { registerTrainingRoutes, TrainingRequests } from '../topologies/images/trainingRoutes.js';
 
 /** Dead letters come from the catalogue's topic and every topic's `<topic>.dlq` (runners write there). */
 const deadLetterTopics = () => [
@@ -34,10 +36,21 @@ export const pipeline: Pipeline = {
       },
     ];
   },
+  services: async ({ kafka, registry, dataDir, blobDir }) => [
+    await Trainer.start({
+      kafka,
+      registry,
+      blobs: new LocalBlobStore(blobDir),
+      modelsDir: join(dataDir, 'models'),
+    }),
+  ],
   http: async (app, { kafka, registry, blobDir }) => {
     const ingest = await ImageIngest.start({ kafka, registry, blobs: new LocalBlobStore(blobDir) });
     app.addHook('onClose', () => ingest.close());
     await registerImageRoutes(app, ingest);
+    const training = await TrainingRequests.start(kafka, registry);
+    app.addHook('onClose', () => training.close());
+    registerTrainingRoutes(app, training);
   },
   commands: { import: { usage: importUsage, run: importCommand } },
 };

@@ -83,6 +83,13 @@ export class EventTypeDecoder<N extends SluiceEventName> implements ValueDecoder
     return loaded;
   }
 
+  /** Loads the payload's writer schema when it is new, then decodes. */
+  async decode(payload: Buffer, origin: RecordOrigin = {}): Promise<TypedEvent<N>> {
+    const id = schemaIdOf(payload, origin);
+    if (!this.byId.has(id)) await this.load(id, origin);
+    return this.decodeSync(payload, origin);
+  }
+
   decodeSync(payload: Buffer, origin: RecordOrigin = {}): TypedEvent<N> {
     const id = schemaIdOf(payload, origin);
     const known = this.byId.get(id);

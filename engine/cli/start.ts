@@ -69,17 +69,19 @@ export async function startCommand(argv: string[]): Promise<void> {
         deadLetterSerializer: deadLetterSerializer(clients.registry),
       });
       started.push(supervisor);
-      const services: PipelineServices = {
+      const ctx: PipelineServices = {
         ...clients,
         dataDir: cfg.SLUICE_DATA_DIR,
         blobDir: cfg.SLUICE_BLOB_DIR ?? join(cfg.SLUICE_DATA_DIR, 'blobs'),
       };
-      const streams = (await pipeline.streams?.(services)) ?? [];
+      const streams = (await pipeline.streams?.(ctx)) ?? [];
       for (const opts of streams) started.push(await StreamsApp.start(opts));
-      serving = `${projections.length} projection(s), ${streams.length} stream application(s)`;
+      const services = (await pipeline.services?.(ctx)) ?? [];
+      started.push(...services);
+      serving = `${projections.length} projection(s), ${streams.length} stream application(s), ${services.length} service(s)`;
       if (pipeline.http) {
         const app = createHttpServer({ logger: createLogger('http') });
-        await pipeline.http(app, services);
+        await pipeline.http(app, ctx);
         const [host, port] = splitListen(cfg.SLUICE_HTTP_LISTEN);
         await app.listen({ host, port });
         started.push({ close: () => app.close() });

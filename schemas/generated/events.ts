@@ -355,8 +355,45 @@ export interface TrainingCompleted {
   epochs: number;
   /** Wall time the run took, in milliseconds. */
   durationMs: number;
+  /**
+   * Confusion matrix on the holdout set: row = true class, column = predicted class, both in classLabels
+   * order; empty when not computed.
+   */
+  confusionMatrix: number[][];
+  /** The dataset snapshot and split; null for runs recorded before snapshots were. */
+  dataset: DatasetSnapshot | null;
   /** When training completed (epoch milliseconds, UTC). */
   occurredAt: TimestampMillis;
+}
+
+/**
+ * Exactly which data a run trained and was evaluated on: the end offsets it read the labels and features
+ * topics to (the latest label and the latest features of the feature set per subject, as of those offsets,
+ * joined by subject), and how it split them.
+ */
+export interface DatasetSnapshot {
+  /** End offsets read, per topic partition. */
+  offsets: TopicPartitionOffset[];
+  /** Feature set the examples were taken from. */
+  featureSet: string;
+  /** Examples trained on. */
+  trainingExamples: number;
+  /** Examples held out for evaluation. */
+  holdoutExamples: number;
+  /** Fraction of examples held out. */
+  holdoutFraction: number;
+  /** Seed of the split (a seeded shuffle of the examples in subject id order) and of training. */
+  seed: number;
+}
+
+/** A position in a topic partition. */
+export interface TopicPartitionOffset {
+  /** Topic name. */
+  topic: string;
+  /** Partition number. */
+  partition: number;
+  /** The end offset read to (exclusive). */
+  offset: number;
 }
 
 /** A training run stopped with an error; no model version comes from it. */

@@ -279,6 +279,12 @@ export function fixture(now: number = Date.now()) {
     metrics: { accuracy: 0.875 },
     epochs: 2,
     durationMs: 90_000,
+    confusionMatrix: [
+      [3, 0, 0],
+      [1, 2, 0],
+      [0, 0, 2],
+    ],
+    dataset: null,
     occurredAt: t(5),
   };
   const failed: TrainingFailed = {

@@ -1,0 +1,162 @@
+import type { Kafka } from 'kafkajs';
+import type { BlobStore } from '../../engine/blob/blobStore.js';
+import type { AvroDeserializer, SchemaRegistryLike } from '../../engine/codec/index.js';
+import { type PartitionEnd, readToEnd } from '../../engine/kafka/readToEnd.js';
+import { eventDecoder } from '../../projections/decoders.js';
+import type { FeaturesComputed, LabelAssigned } from '../../schemas/generated/events.js';
+import { FEATURES_TOPIC } from './features.js';
+import { tensorFromBytes } from './preprocess.js';
+
+export const LABELS_TOPIC = 'labels.label.assigned';
+
+export interface Example {
+  subjectId: string;
+  label: string;
+  tensor: Float32Array;
+}
+
+export interface Dataset {
+  /** In subject id order: the order the seeded split shuffles from. */
+  examples: Example[];
+  /** The labels present, sorted: a model's output order. */
+  classLabels: string[];
+  shape: number[];
+  /** What was read: both topics to these end offsets. */
+  offsets: PartitionEnd[];
+}
+
+export class DatasetError extends Error {
+  override readonly name = 'DatasetError';
+  readonly code = 'SLUICE_TRAINING_NO_DATA';
+}
+
+/**
+ * The labelled examples of a feature set as of now: the latest label of each subject (labels up
+ * to `labelsUntil` when given, by event time) joined with the latest features of the feature
+ * set for that subject. Both topics are read to their current end offsets, which the result
+ * names, so the same offsets give the same dataset on a replay.
+ */
+export async function loadDataset(opts: {
+  kafka: Kafka;
+  registry: SchemaRegistryLike;
+  blobs: BlobStore;
+  featureSet: string;
+  labelsUntil?: number | null;
+}): Promise<Dataset> {
+  const labelsDecoder: AvroDeserializer<LabelAssigned> = eventDecoder(
+    opts.registry,
+    'sluice.labels.LabelAssigned',
+  );
+  const featuresDecoder: AvroDeserializer<FeaturesComputed> = eventDecoder(
+    opts.registry,
+    'sluice.features.FeaturesComputed',
+  );
+  const raw: { topic: string; value: Buffer }[] = [];
+  const offsets = await readToEnd(opts.kafka, [LABELS_TOPIC, FEATURES_TOPIC], (topic, _partition, m) => {
+    if (m.value) raw.push({ topic, value: m.value });
+  });
+  const labels = new Map<string, string>();
+  const features = new Map<string, FeaturesComputed>();
+  // Records of one subject share a partition (the catalogue keys both topics by subject), so the
+  // order within each map is the log's order and "latest" is the last one read.
+  for (const r of raw) {
+    if (r.topic === LABELS_TOPIC) {
+      const l = await labelsDecoder.decode(r.value);
+      if (opts.labelsUntil == null || l.occurredAt <= opts.labelsUntil) labels.set(l.subjectId, l.label);
+    } else {
+      const f = await featuresDecoder.decode(r.value);
+      if (f.featureSet === opts.featureSet) features.set(f.subjectId, f);
+    }
+  }
+  const examples: Example[] = [];
+  let shape: number[] | null = null;
+  for (const subjectId of [...labels.keys()].sort()) {
+    const f = features.get(subjectId);
+    if (!f) continue;
+    const tensor = f.values
+      ? Float32Array.from(f.values)
+      : f.vector
+        ? tensorFromBytes(await opts.blobs.get(f.vector.sha256))
+        : null;
+    if (!tensor) continue;
+    shape ??= f.shape;
+    if (f.shape.join('x') !== shape.join('x')) {
+      throw new DatasetError(`feature set ${opts.featureSet} mixes shapes [${shape}] and [${f.shape}]`);
+    }
+    examples.push({ subjectId, label: labels.get(subjectId)!, tensor });
+  }
+  if (examples.length === 0 || !shape) {
+    throw new DatasetError(`no labelled examples of feature set ${opts.featureSet}`);
+  }
+  const classLabels = [...new Set(examples.map((e) => e.label))].sort();
+  return { examples, classLabels, shape, offsets };
+}
+
+/** mulberry32: a small seeded PRNG, so a split is a function of the seed alone. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A seeded Fisher-Yates shuffle of the examples, then the first `holdoutFraction` held out. */
+export function split<T>(
+  items: readonly T[],
+  holdoutFraction: number,
+  seed: number,
+): { train: T[]; holdout: T[] } {
+  const shuffled = [...items];
+  const next = random(seed);
+  for (let i = shuffled.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+  }
+  const n = Math.min(
+    shuffled.length - 1,
+    Math.max(holdoutFraction > 0 ? 1 : 0, Math.round(shuffled.length * holdoutFraction)),
+  );
+  return { holdout: shuffled.slice(0, n), train: shuffled.slice(n) };
+}
+
+export interface Evaluation {
+  metrics: Record<string, number>;
+  /** Row = true class, column = predicted class. */
+  confusionMatrix: number[][];
+}
+
+/** Accuracy, per-class precision, recall and F1 (`precision.<label>`...), macro F1, and the confusion matrix. */
+export function evaluate(
+  truth: readonly number[],
+  predicted: readonly number[],
+  classLabels: readonly string[],
+): Evaluation {
+  const k = classLabels.length;
+  const m = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  for (let i = 0; i < truth.length; i++) m[truth[i]!]![predicted[i]!]!++;
+  const metrics: Record<string, number> = {};
+  let correct = 0;
+  let f1Sum = 0;
+  for (let c = 0; c < k; c++) {
+    const tp = m[c]![c]!;
+    correct += tp;
+    const predictedC = m.reduce((s, row) => s + row[c]!, 0);
+    const actualC = m[c]!.reduce((s, v) => s + v, 0);
+    const precision = predictedC === 0 ? 0 : tp / predictedC;
+    const recall = actualC === 0 ? 0 : tp / actualC;
+    const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+    const label = classLabels[c]!;
+    metrics[`precision.${label}`] = precision;
+    metrics[`recall.${label}`] = recall;
+    metrics[`f1.${label}`] = f1;
+    f1Sum += f1;
+  }
+  metrics.accuracy = truth.length === 0 ? 0 : correct / truth.length;
+  metrics.macro_f1 = k === 0 ? 0 : f1Sum / k;
+  metrics.holdout_examples = truth.length;
+  return { metrics, confusionMatrix: m };
+}
