@@ -11,8 +11,11 @@ import { imageFeatures } from '../topologies/images/features.js';
 import { importCommand, importUsage } from '../topologies/images/importCommand.js';
 import { ImageIngest } from '../topologies/images/ingest.js';
 import { registerImageRoutes } from '../topologies/images/routes.js';
+import { trainCommand, trainUsage } from '../topologies/images/trainCommand.js';
 import { Trainer } from '../topologies/images/trainer.js';
 import { registerTrainingRoutes, TrainingRequests } from '../topologies/images/trainingRoutes.js';
+import { ModelRegistry } from '../topologies/models/modelRegistry.js';
+import { registerModelRoutes } from '../topologies/models/routes.js';
 
 /** Dead letters come from the catalogue's topic and every topic's `<topic>.dlq` (runners write there). */
 const deadLetterTopics = () => [
@@ -44,13 +47,21 @@ export const pipeline: Pipeline = {
       modelsDir: join(dataDir, 'models'),
     }),
   ],
-  http: async (app, { kafka, registry, blobDir }) => {
+  http: async (app, { kafka, registry, dataDir, blobDir }) => {
     const ingest = await ImageIngest.start({ kafka, registry, blobs: new LocalBlobStore(blobDir) });
     app.addHook('onClose', () => ingest.close());
     await registerImageRoutes(app, ingest);
     const training = await TrainingRequests.start(kafka, registry);
     app.addHook('onClose', () => training.close());
     registerTrainingRoutes(app, training);
+    // One registry per cluster (a second with the same transactional id fences the first): pass
+    // this instance to anything else in the process that registers or promotes versions.
+    const models = await ModelRegistry.start({ kafka, registry, modelsDir: join(dataDir, 'models') });
+    app.addHook('onClose', () => models.close());
+    await registerModelRoutes(app, models);
   },
-  commands: { import: { usage: importUsage, run: importCommand } },
+  commands: {
+    import: { usage: importUsage, run: importCommand },
+    train: { usage: trainUsage, run: trainCommand },
+  },
 };

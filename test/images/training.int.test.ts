@@ -24,6 +24,7 @@ import { TRAINING_TOPIC, Trainer } from '../../topologies/images/trainer.js';
 import { registerTrainingRoutes, TrainingRequests } from '../../topologies/images/trainingRoutes.js';
 import { artifactDirOf, verifyArtifact } from '../../topologies/models/artifact.js';
 import { kafkaClient, tempDir } from '../helpers/broker.js';
+import { sluice } from '../helpers/cli.js';
 import { withPlatform } from '../helpers/platform.js';
 import { readAll, withAdmin } from '../helpers/readAll.js';
 
@@ -215,6 +216,29 @@ describe('training runs as events', () => {
       }
       assert.equal(trainer.error, null);
       assert.ok(finished(), `runs did not finish: ${events.map((e) => e.type).join(', ')}`);
+
+      // `sluice train --wait` requests a run from the command line and follows it to its end.
+      const cli = await sluice(
+        [
+          'train',
+          'toy',
+          '--architecture',
+          'small-cnn',
+          '--epochs',
+          '2',
+          '--batch-size',
+          '8',
+          '--seed',
+          '3',
+          '--wait',
+        ],
+        { env: { KAFKA_BROKERS: platform.bootstrap, SCHEMA_REGISTRY_URL: platform.registryUrl } },
+      );
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.match(cli.stdout, /^requested training run [0-9a-f-]{36} of toy \(seed 3\)$/m);
+      assert.match(cli.stdout, /^started on .*: 51 training, 13 holdout examples, 2 epochs$/m);
+      assert.match(cli.stdout, /^epoch 2\/2: .*loss/m);
+      assert.match(cli.stdout, /^completed in .* s: accuracy [\d.]+, macro F1 [\d.]+; artifact file:\/\//m);
     } finally {
       await trainer.close();
     }
