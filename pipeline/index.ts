@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { LocalBlobStore } from '../engine/blob/index.js';
-import type { Pipeline } from '../engine/pipeline.js';
+import type { Pipeline, PipelineServices } from '../engine/pipeline.js';
 import { StreamsBuilder } from '../engine/topology/index.js';
 import { catalogue, DEAD_LETTER_TOPIC, servedProjections } from '../projections/index.js';
 import { imageFeatures } from '../topologies/images/features.js';
@@ -25,6 +25,47 @@ const deadLetterTopics = () => [
     .map((t) => `${t.name}.dlq`),
 ];
 
+interface Shared {
+  /** One registry per cluster (a second with the same transactional id fences the first). */
+  models: ModelRegistry;
+  trainer: Trainer;
+}
+
+/** What the hooks of one `sluice start` share, made once per its context. */
+const perStart = new WeakMap<PipelineServices, Promise<Shared>>();
+
+function shared(ctx: PipelineServices): Promise<Shared> {
+  let s = perStart.get(ctx);
+  if (!s) {
+    s = (async () => {
+      const { kafka, registry, dataDir, blobDir } = ctx;
+      const modelsDir = join(dataDir, 'models');
+      const models = await ModelRegistry.start({ kafka, registry, modelsDir });
+      const trainer = await Trainer.start({
+        kafka,
+        registry,
+        blobs: new LocalBlobStore(blobDir),
+        modelsDir,
+        // Every completed run becomes a version; the first of a model becomes its champion.
+        onCompleted: (run, artifactDir, inputShape, featureSet) =>
+          models.register({
+            modelName: run.modelName,
+            artifactDir,
+            classLabels: run.classLabels,
+            featureSet,
+            inputShape,
+            metrics: run.metrics,
+            runId: run.runId,
+            registeredBy: 'trainer',
+          }),
+      });
+      return { models, trainer };
+    })();
+    perStart.set(ctx, s);
+  }
+  return s;
+}
+
 export const pipeline: Pipeline = {
   projections: ({ registry }) => servedProjections(registry, { deadLetters: { topics: deadLetterTopics() } }),
   streams: ({ kafka, registry, dataDir, blobDir }) => {
@@ -39,26 +80,19 @@ export const pipeline: Pipeline = {
       },
     ];
   },
-  services: async ({ kafka, registry, dataDir, blobDir }) => [
-    await Trainer.start({
-      kafka,
-      registry,
-      blobs: new LocalBlobStore(blobDir),
-      modelsDir: join(dataDir, 'models'),
-    }),
-  ],
-  http: async (app, { kafka, registry, dataDir, blobDir }) => {
+  services: async (ctx) => {
+    const { models, trainer } = await shared(ctx);
+    return [trainer, models];
+  },
+  http: async (app, ctx) => {
+    const { kafka, registry, blobDir } = ctx;
     const ingest = await ImageIngest.start({ kafka, registry, blobs: new LocalBlobStore(blobDir) });
     app.addHook('onClose', () => ingest.close());
     await registerImageRoutes(app, ingest);
     const training = await TrainingRequests.start(kafka, registry);
     app.addHook('onClose', () => training.close());
     registerTrainingRoutes(app, training);
-    // One registry per cluster (a second with the same transactional id fences the first): pass
-    // this instance to anything else in the process that registers or promotes versions.
-    const models = await ModelRegistry.start({ kafka, registry, modelsDir: join(dataDir, 'models') });
-    app.addHook('onClose', () => models.close());
-    await registerModelRoutes(app, models);
+    await registerModelRoutes(app, (await shared(ctx)).models);
   },
   commands: {
     import: { usage: importUsage, run: importCommand },

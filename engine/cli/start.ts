@@ -74,10 +74,11 @@ export async function startCommand(argv: string[]): Promise<void> {
         dataDir: cfg.SLUICE_DATA_DIR,
         blobDir: cfg.SLUICE_BLOB_DIR ?? join(cfg.SLUICE_DATA_DIR, 'blobs'),
       };
-      const streams = (await pipeline.streams?.(ctx)) ?? [];
-      for (const opts of streams) started.push(await StreamsApp.start(opts));
+      // Services first: stream applications and routes may use them (a model source, a registry).
       const services = (await pipeline.services?.(ctx)) ?? [];
       started.push(...services);
+      const streams = (await pipeline.streams?.(ctx)) ?? [];
+      for (const opts of streams) started.push(await StreamsApp.start(opts));
       serving = `${projections.length} projection(s), ${streams.length} stream application(s), ${services.length} service(s)`;
       if (pipeline.http) {
         const app = createHttpServer({ logger: createLogger('http') });

@@ -185,6 +185,7 @@ describe('training runs as events', () => {
         .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition),
     );
 
+    const registered: { runId: string; artifactDir: string; inputShape: number[]; featureSet: string }[] = [];
     const trainer = await Trainer.start({
       kafka,
       registry,
@@ -193,6 +194,9 @@ describe('training runs as events', () => {
       defaultFeatureSet: 'image-8x8-rgb',
       backend: 'cpu',
       groupId: `trainer-${randomUUID()}`,
+      onCompleted: async (run, artifactDir, inputShape, featureSet) => {
+        registered.push({ runId: run.runId, artifactDir, inputShape, featureSet });
+      },
     });
     const decoder = new EventTypeDecoder(registry, lifecycle);
     type Seen = Awaited<ReturnType<typeof decoder.decode>>;
@@ -275,6 +279,15 @@ describe('training runs as events', () => {
     assert.equal(done.dataset?.featureSet, 'image-8x8-rgb');
     assert.equal(done.dataset?.seed, 42);
     await verifyArtifact(artifactDirOf(done.artifactUri), done.artifactSha256);
+    // Completed runs are handed on for registration, failed ones are not.
+    const handed = registered.find((r) => r.runId === first);
+    assert.deepEqual(handed, {
+      runId: first,
+      artifactDir: artifactDirOf(done.artifactUri),
+      inputShape: [8, 8, 3],
+      featureSet: 'image-8x8-rgb',
+    });
+    assert.equal(registered.filter((r) => r.runId === runs[2]).length, 0);
 
     // The same snapshot and seed on the cpu backend: the same model and metrics.
     const [again] = of<TrainingCompleted>(second, 'sluice.training.TrainingCompleted');

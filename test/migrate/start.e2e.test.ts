@@ -117,7 +117,7 @@ describe('sluice start and PostgreSQL', () => {
       assert.ok(s.up, s.stderr());
       assert.match(
         s.up,
-        /migrated: \d+ applied, 0 up-to-date\), 12 projection\(s\), 1 stream application\(s\), 1 service\(s\), HTTP API http:\/\/127\.0\.0\.1:\d+$/,
+        /migrated: \d+ applied, 0 up-to-date\), 12 projection\(s\), 1 stream application\(s\), 2 service\(s\), HTTP API http:\/\/127\.0\.0\.1:\d+$/,
       );
       const bootstrap = /Kafka (\S+),/.exec(s.up)![1]!;
       const registry = /schema registry (\S+),/.exec(s.up)![1]!;

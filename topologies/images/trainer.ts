@@ -40,6 +40,16 @@ export interface TrainerOptions {
   featureSets?: Record<string, string>;
   defaultFeatureSet?: string;
   backend?: BackendChoice;
+  /**
+   * Called after a run's TrainingCompleted with its artifact directory: the model registry
+   * registers the version there (a failure is logged; the run stays completed).
+   */
+  onCompleted?(
+    completed: TrainingCompleted,
+    artifactDir: string,
+    inputShape: number[],
+    featureSet: string,
+  ): Promise<unknown>;
   /** Consumer group; default `sluice-trainer`. */
   groupId?: string;
   logger?: Logger;
@@ -247,7 +257,7 @@ export class Trainer {
         const truth = holdout.map((e) => classIndex.get(e.label)!);
         const evaluation = evaluate(truth, Array.from(predicted), dataset.classLabels);
         const artifact = await storeArtifact(this.opts.modelsDir, modelName, { model });
-        await this.emit('sluice.training.TrainingCompleted', runId, {
+        const completed: TrainingCompleted = {
           runId,
           modelName,
           artifactUri: artifact.uri,
@@ -267,8 +277,14 @@ export class Trainer {
             seed: request.seed,
           },
           occurredAt: Date.now(),
-        } satisfies TrainingCompleted);
+        };
+        await this.emit('sluice.training.TrainingCompleted', runId, completed);
         this.log.info({ runId, modelName, metrics: evaluation.metrics }, 'training completed');
+        await this.opts
+          .onCompleted?.(completed, artifact.dir, dataset.shape, featureSet)
+          .catch((err: unknown) =>
+            this.log.error({ runId, modelName, err }, 'registering the trained model failed'),
+          );
       } finally {
         model.dispose();
       }

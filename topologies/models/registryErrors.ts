@@ -8,7 +8,8 @@ export type RegistryRefusal =
   | 'alias-unknown'
   | 'alias-derived'
   | 'no-previous-champion'
-  | 'missing-topic';
+  | 'missing-topic'
+  | 'fenced';
 
 const refusals: Record<RegistryRefusal, { code: string; statusCode: number }> = {
   invalid: { code: 'SLUICE_MODEL_INVALID', statusCode: 400 },
@@ -18,6 +19,7 @@ const refusals: Record<RegistryRefusal, { code: string; statusCode: number }> = 
   'alias-derived': { code: 'SLUICE_MODEL_ALIAS_DERIVED', statusCode: 422 },
   'no-previous-champion': { code: 'SLUICE_MODEL_NO_PREVIOUS_CHAMPION', statusCode: 409 },
   'missing-topic': { code: 'SLUICE_MODEL_REGISTRY_MISSING_TOPIC', statusCode: 503 },
+  fenced: { code: 'SLUICE_MODEL_REGISTRY_FENCED', statusCode: 503 },
 };
 
 /** A registry command refused before anything was written; `statusCode` is what the HTTP API answers. */
