@@ -52,6 +52,8 @@ const schema = z.object({
     .string()
     .optional()
     .default(shippedPipeline ?? ''),
+  /** Inference result cache shared by instances; unset (or empty): an in-memory LRU per process. */
+  REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   SLUICE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

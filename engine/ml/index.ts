@@ -7,6 +7,17 @@ export {
   selectBackend,
   tf,
 } from './backend.js';
+export { LruCache, type LruCacheOptions } from './lruCache.js';
+export {
+  BatcherClosedError,
+  BatcherOverloadedError,
+  type BatchInfo,
+  ItemFailure,
+  MicroBatcher,
+  type MicroBatcherMetrics,
+  type MicroBatcherOptions,
+  microBatcherMetrics,
+} from './microBatcher.js';
 export {
   fileSystem,
   type LoadModelOptions,
@@ -16,6 +27,13 @@ export {
   saveModel,
   WEIGHTS_BIN,
 } from './modelIo.js';
+export {
+  createResultCache,
+  MemoryResultCache,
+  RedisResultCache,
+  type ResultCache,
+  type ResultCacheOptions,
+} from './resultCache.js';
 export {
   type CompileSpec,
   type EpochMetrics,
