@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
 import { config } from './config.js';
 import { SluiceError } from './errors.js';
 import type { ServedProjection } from './projection/index.js';
@@ -19,6 +20,8 @@ export interface PipelineServices extends PipelineContext {
   dataDir: string;
   /** The local blob store's directory (SLUICE_BLOB_DIR, default `<dataDir>/blobs`). */
   blobDir: string;
+  /** The database the read models live in (the process's pool; do not end it). */
+  database: Pool;
 }
 
 /**

@@ -9,12 +9,17 @@ import { StreamsBuilder } from '../engine/topology/index.js';
 import { catalogue, DEAD_LETTER_TOPIC, servedProjections } from '../projections/index.js';
 import { imageFeatures } from '../topologies/images/features.js';
 import { importCommand, importUsage } from '../topologies/images/importCommand.js';
+import { Predictor } from '../topologies/images/inference.js';
+import { imageInference } from '../topologies/images/inferenceTopology.js';
 import { ImageIngest } from '../topologies/images/ingest.js';
+import { PredictionPublisher } from '../topologies/images/predictionEvents.js';
+import { registerPredictRoutes } from '../topologies/images/predictRoutes.js';
 import { registerImageRoutes } from '../topologies/images/routes.js';
 import { trainCommand, trainUsage } from '../topologies/images/trainCommand.js';
 import { Trainer } from '../topologies/images/trainer.js';
 import { registerTrainingRoutes, TrainingRequests } from '../topologies/images/trainingRoutes.js';
 import { ModelRegistry } from '../topologies/models/modelRegistry.js';
+import { RegistryModelSource } from '../topologies/models/registryModelSource.js';
 import { registerModelRoutes } from '../topologies/models/routes.js';
 
 /** Dead letters come from the catalogue's topic and every topic's `<topic>.dlq` (runners write there). */
@@ -25,10 +30,16 @@ const deadLetterTopics = () => [
     .map((t) => `${t.name}.dlq`),
 ];
 
+/** The model the image topologies and POST /v1/predict serve by default. */
+const IMAGE_MODEL = process.env.SLUICE_IMAGE_MODEL || 'images';
+
 interface Shared {
   /** One registry per cluster (a second with the same transactional id fences the first). */
   models: ModelRegistry;
   trainer: Trainer;
+  source: RegistryModelSource;
+  /** Shared by the inference topology and POST /v1/predict: one micro-batcher and cache per model version. */
+  predictor: Predictor;
 }
 
 /** What the hooks of one `sluice start` share, made once per its context. */
@@ -59,7 +70,9 @@ function shared(ctx: PipelineServices): Promise<Shared> {
             registeredBy: 'trainer',
           }),
       });
-      return { models, trainer };
+      const source = await RegistryModelSource.start({ kafka, registry });
+      const predictor = await Predictor.create({ source, redisUrl: process.env.REDIS_URL || undefined });
+      return { models, trainer, source, predictor };
     })();
     perStart.set(ctx, s);
   }
@@ -68,21 +81,30 @@ function shared(ctx: PipelineServices): Promise<Shared> {
 
 export const pipeline: Pipeline = {
   projections: ({ registry }) => servedProjections(registry, { deadLetters: { topics: deadLetterTopics() } }),
-  streams: ({ kafka, registry, dataDir, blobDir }) => {
+  streams: async (ctx) => {
+    const { kafka, registry, dataDir, blobDir } = ctx;
+    const blobs = new LocalBlobStore(blobDir);
     const features = new StreamsBuilder();
-    imageFeatures(features, { registry, blobs: new LocalBlobStore(blobDir) });
-    return [
-      {
-        applicationId: 'sluice-image-features',
-        kafka,
-        topology: features.build(),
-        stateDir: join(dataDir, 'streams'),
-      },
-    ];
+    imageFeatures(features, { registry, blobs });
+    const inference = new StreamsBuilder();
+    imageInference(inference, {
+      registry,
+      blobs,
+      predictor: (await shared(ctx)).predictor,
+      modelName: IMAGE_MODEL,
+    });
+    const app = (applicationId: string, builder: StreamsBuilder) => ({
+      applicationId,
+      kafka,
+      topology: builder.build(),
+      stateDir: join(dataDir, 'streams'),
+    });
+    return [app('sluice-image-features', features), app('sluice-image-inference', inference)];
   },
   services: async (ctx) => {
-    const { models, trainer } = await shared(ctx);
-    return [trainer, models];
+    const { models, trainer, source, predictor } = await shared(ctx);
+    // Closed in reverse: the predictor before the source it reads, the trainer before the registry.
+    return [models, trainer, source, predictor];
   },
   http: async (app, ctx) => {
     const { kafka, registry, blobDir } = ctx;
@@ -92,7 +114,23 @@ export const pipeline: Pipeline = {
     const training = await TrainingRequests.start(kafka, registry);
     app.addHook('onClose', () => training.close());
     registerTrainingRoutes(app, training);
-    await registerModelRoutes(app, (await shared(ctx)).models);
+    const { models, predictor } = await shared(ctx);
+    await registerModelRoutes(app, models);
+    const publisher = await PredictionPublisher.start({ kafka, registry });
+    app.addHook('onClose', () => publisher.close());
+    await registerPredictRoutes(app, {
+      predictor,
+      modelName: IMAGE_MODEL,
+      blobs: new LocalBlobStore(blobDir),
+      publisher,
+      lookupUpload: async (uploadId) => {
+        const { rows } = await ctx.database.query<{ sha256: string; subject_id: string }>(
+          'SELECT sha256, subject_id FROM uploads WHERE upload_id = $1 LIMIT 1',
+          [uploadId],
+        );
+        return rows[0] ? { sha256: rows[0].sha256, subjectId: rows[0].subject_id } : null;
+      },
+    });
   },
   commands: {
     import: { usage: importUsage, run: importCommand },

@@ -73,6 +73,7 @@ export async function startCommand(argv: string[]): Promise<void> {
         ...clients,
         dataDir: cfg.SLUICE_DATA_DIR,
         blobDir: cfg.SLUICE_BLOB_DIR ?? join(cfg.SLUICE_DATA_DIR, 'blobs'),
+        database: pool,
       };
       // Services first: stream applications and routes may use them (a model source, a registry).
       const services = (await pipeline.services?.(ctx)) ?? [];

@@ -117,7 +117,7 @@ describe('sluice start and PostgreSQL', () => {
       assert.ok(s.up, s.stderr());
       assert.match(
         s.up,
-        /migrated: \d+ applied, 0 up-to-date\), 12 projection\(s\), 1 stream application\(s\), 2 service\(s\), HTTP API http:\/\/127\.0\.0\.1:\d+$/,
+        /migrated: \d+ applied, 0 up-to-date\), 12 projection\(s\), 2 stream application\(s\), 4 service\(s\), HTTP API http:\/\/127\.0\.0\.1:\d+$/,
       );
       const bootstrap = /Kafka (\S+),/.exec(s.up)![1]!;
       const registry = /schema registry (\S+),/.exec(s.up)![1]!;
@@ -152,6 +152,14 @@ describe('sluice start and PostgreSQL', () => {
       // An image through the HTTP API: upload, features topology, both read models.
       const api = /HTTP API (\S+)$/.exec(s.up)![1]!;
       assert.deepEqual(await (await fetch(`${api}/health`)).json(), { status: 'ok' });
+      // No model is registered yet: the predict API says so rather than guessing.
+      const noModel = await fetch(`${api}/v1/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sha256: 'a'.repeat(64) }),
+      });
+      assert.equal(noModel.status, 503, await noModel.clone().text());
+      assert.deepEqual(await (await fetch(`${api}/v1/models`)).json(), { models: [] });
       const image = await sharp({ create: { width: 32, height: 24, channels: 3, background: 'teal' } })
         .png()
         .toBuffer();
