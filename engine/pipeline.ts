@@ -35,6 +35,8 @@ export interface Pipeline {
   streams?(ctx: PipelineServices): StreamsAppOptions[] | Promise<StreamsAppOptions[]>;
   /** Long-running services `sluice start` runs beside them (a trainer, a bridge), closed on shutdown. */
   services?(ctx: PipelineServices): Promise<PipelineService[]>;
+  /** Checks `GET /ready` runs besides the engine's (broker, registry, database): resolve when fine, throw why not. */
+  ready?(ctx: PipelineServices): Record<string, () => Promise<unknown>>;
   /** Routes the pipeline serves on `sluice start`'s HTTP server (SLUICE_HTTP_LISTEN). */
   http?(app: FastifyInstance, ctx: PipelineServices): void | Promise<void>;
   /** Commands the pipeline adds to `sluice`, by name (`sluice <name> ...`); the engine's own names win. */

@@ -106,6 +106,12 @@ export const pipeline: Pipeline = {
     // Closed in reverse: the predictor before the source it reads, the trainer before the registry.
     return [models, trainer, source, predictor];
   },
+  ready: (ctx) => ({
+    model: async () => {
+      if (!(await shared(ctx)).source.champion(IMAGE_MODEL))
+        throw new Error(`model ${IMAGE_MODEL} has no champion yet`);
+    },
+  }),
   http: async (app, ctx) => {
     const { kafka, registry, blobDir } = ctx;
     const ingest = await ImageIngest.start({ kafka, registry, blobs: new LocalBlobStore(blobDir) });

@@ -14,18 +14,43 @@ import { loadPipeline, type PipelineServices } from '../pipeline.js';
 import { deadLetterSerializer, ProjectionSupervisor } from '../projection/index.js';
 import { registryCommand } from '../registry/command.js';
 import { StreamsApp } from '../topology/index.js';
-import { closeOnSignal } from './usage.js';
+import { closeOnSignal, UsageError } from './usage.js';
 
 export const startUsage = `  start                 run the pipeline on the embedded defaults: broker, schema registry,
                         the catalogue's topics and schemas, and PostgreSQL (embedded unless
                         DATABASE_URL is set) with the migrations applied, and the pipeline's
                         projections (SLUICE_PIPELINE) serving their read models, its stream
-                        applications, and its HTTP routes on SLUICE_HTTP_LISTEN (data under SLUICE_DATA_DIR)`;
+                        applications, and its HTTP routes on SLUICE_HTTP_LISTEN (data under SLUICE_DATA_DIR);
+                        GET /health (alive) and GET /ready (broker, registry, database, the
+                        pipeline's own checks) answer JSON
+    --home DIR              data directory (SLUICE_DATA_DIR)
+    --kafka-port N  --registry-port N  --pg-port N  --http-port N
+                            ports on the listen hosts of SLUICE_BROKER_LISTEN, SLUICE_REGISTRY_LISTEN,
+                            SLUICE_PG_LISTEN and SLUICE_HTTP_LISTEN (0: a free port), so several
+                            instances run side by side`;
 
 /** `npm start`: everything a developer needs on one machine, in one process. */
 export async function startCommand(argv: string[]): Promise<void> {
-  parseArgs({ args: argv, options: {}, strict: true });
-  const cfg = config();
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      home: { type: 'string' },
+      'kafka-port': { type: 'string' },
+      'registry-port': { type: 'string' },
+      'pg-port': { type: 'string' },
+      'http-port': { type: 'string' },
+    },
+    strict: true,
+  });
+  const env = config();
+  const cfg = {
+    ...env,
+    SLUICE_DATA_DIR: values.home ?? env.SLUICE_DATA_DIR,
+    SLUICE_BROKER_LISTEN: withPort(env.SLUICE_BROKER_LISTEN, values['kafka-port'], '--kafka-port'),
+    SLUICE_REGISTRY_LISTEN: withPort(env.SLUICE_REGISTRY_LISTEN, values['registry-port'], '--registry-port'),
+    SLUICE_PG_LISTEN: withPort(env.SLUICE_PG_LISTEN, values['pg-port'], '--pg-port'),
+    SLUICE_HTTP_LISTEN: withPort(env.SLUICE_HTTP_LISTEN, values['http-port'], '--http-port'),
+  };
   // Whatever started is closed again if a later step fails, so a failed start leaves no listener behind.
   const started: Array<{ close(): Promise<void> }> = [];
   const closeAll = async () => {
@@ -83,6 +108,29 @@ export async function startCommand(argv: string[]): Promise<void> {
       serving = `${projections.length} projection(s), ${streams.length} stream application(s), ${services.length} service(s)`;
       if (pipeline.http) {
         const app = createHttpServer({ logger: createLogger('http') });
+        app.get('/ready', async (_req, reply) => {
+          const checks = await readiness({
+            broker: async () => {
+              const admin = clients.kafka.admin();
+              await admin.connect();
+              try {
+                await admin.describeCluster();
+              } finally {
+                await admin.disconnect();
+              }
+            },
+            registry: async () => {
+              const res = await fetch(`${registry.url}/subjects`, { signal: AbortSignal.timeout(2000) });
+              if (!res.ok) throw new Error(`HTTP ${res.status}`);
+            },
+            database: async () => {
+              await pool.query('SELECT 1');
+            },
+            ...(pipeline.ready?.(ctx) ?? {}),
+          });
+          const ready = Object.values(checks).every((c) => c === 'ok');
+          return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+        });
         await pipeline.http(app, ctx);
         const [host, port] = splitListen(cfg.SLUICE_HTTP_LISTEN);
         await app.listen({ host, port });
@@ -111,4 +159,37 @@ function splitListen(listen: string): [string, number] {
     throw new Error(`SLUICE_HTTP_LISTEN must be host:port, got ${JSON.stringify(listen)}`);
   }
   return [listen.slice(0, i), port];
+}
+
+/** A listen setting with its port replaced by a flag's, when given. */
+function withPort(listen: string, port: string | undefined, flag: string): string {
+  if (port === undefined) return listen;
+  const n = Number(port);
+  if (!/^\d+$/.test(port) || n > 65535)
+    throw new UsageError(`${flag} expects a port (0-65535), got "${port}"`);
+  return `${splitListen(listen)[0]}:${n}`;
+}
+
+/** Runs each check with a 3 s limit: `ok`, or why not. */
+async function readiness(checks: Record<string, () => Promise<unknown>>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          check(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000);
+          }),
+        ]);
+        out[name] = 'ok';
+      } catch (err) {
+        out[name] = (err as Error).message || String(err);
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return out;
 }

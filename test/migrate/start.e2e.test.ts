@@ -11,11 +11,11 @@ const root = new URL('../..', import.meta.url).pathname;
 const fixtures = new URL('./fixtures/suite/', import.meta.url).pathname;
 
 /** `sluice start` on free ports and a fresh data directory; resolves at its "sluice is up" line or its exit. */
-async function start(env: Record<string, string>) {
+async function start(env: Record<string, string>, args: string[] = []) {
   const dir = tempDir('sluice-start-');
   const [broker, registry, postgres] = [await freePort(), await freePort(), await freePort()];
   const { DATABASE_URL: _, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'engine/cli.ts', 'start'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'engine/cli.ts', 'start', ...args], {
     cwd: root,
     env: {
       ...inherited,
@@ -109,10 +109,12 @@ describe('sluice start and PostgreSQL', () => {
 
   it('with the shipped migrations and pipeline serves the read models: an event becomes a row', async () => {
     const shipped = join(root, 'migrations');
-    const s = await start({
-      SLUICE_MIGRATIONS_DIR: shipped,
-      SLUICE_PIPELINE: join(root, 'pipeline/index.ts'),
-    });
+    // The ports by flag this time (the environment's are other free ports): flags win.
+    const [pgPort, httpPort] = [await freePort(), await freePort()];
+    const s = await start(
+      { SLUICE_MIGRATIONS_DIR: shipped, SLUICE_PIPELINE: join(root, 'pipeline/index.ts') },
+      ['--pg-port', String(pgPort), '--http-port', String(httpPort)],
+    );
     try {
       assert.ok(s.up, s.stderr());
       assert.match(
@@ -138,7 +140,7 @@ describe('sluice start and PostgreSQL', () => {
         '{"deviceId":"d1","metric":"temperature","value":21.5,"unit":"degC","occurredAt":"2026-11-21T10:00:00Z"}\n',
       );
       assert.equal(await new Promise((r) => produce.once('exit', r)), 0);
-      const url = `postgres://postgres@127.0.0.1:${s.postgres}/postgres`;
+      const url = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
       let rows: unknown[] = [];
       for (let i = 0; i < 150 && rows.length === 0; i++) {
         const c = new pg.Client({ connectionString: url });
@@ -151,7 +153,14 @@ describe('sluice start and PostgreSQL', () => {
 
       // An image through the HTTP API: upload, features topology, both read models.
       const api = /HTTP API (\S+)$/.exec(s.up)![1]!;
+      assert.equal(api, `http://127.0.0.1:${httpPort}`);
       assert.deepEqual(await (await fetch(`${api}/health`)).json(), { status: 'ok' });
+      const ready = await fetch(`${api}/ready`);
+      assert.equal(ready.status, 503);
+      assert.deepEqual(await ready.json(), {
+        status: 'not ready',
+        checks: { broker: 'ok', registry: 'ok', database: 'ok', model: 'model images has no champion yet' },
+      });
       // No model is registered yet: the predict API says so rather than guessing.
       const noModel = await fetch(`${api}/v1/predict`, {
         method: 'POST',
