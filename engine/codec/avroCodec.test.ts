@@ -66,6 +66,17 @@ describe('AvroSerializer / AvroDeserializer', () => {
     assert.equal(reg.fetches, 1);
   });
 
+  it('encodes values of any size, the first one far larger than the scratch buffer included', async () => {
+    for (const size of [100_000, 10, 1_000_000, 5_000]) {
+      const ser = new AvroSerializer(new MemoryRegistry(), 'readings-value', v1);
+      const value = { deviceId: 'x'.repeat(size), value: size };
+      const bytes = await ser.encode(value);
+      assert.deepEqual(bytes.subarray(5), ser.type.toBuffer(value), `first value of ${size} bytes`);
+      const small = { deviceId: 'd', value: 1 };
+      assert.deepEqual(ser.encodeSync(small).subarray(5), ser.type.toBuffer(small));
+    }
+  });
+
   it('names the field at fault when a value does not fit', async () => {
     const ser = new AvroSerializer(new MemoryRegistry(), 'readings-value', v1);
     await assert.rejects(ser.encode({ deviceId: 'd', value: 'high' } as never), (err: EncodeError) => {

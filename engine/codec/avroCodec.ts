@@ -115,7 +115,8 @@ export class AvroSerializer<T = unknown> {
     try {
       end = this.type.encode(value, this.scratch, HEADER);
       if (end < 0) {
-        this.scratch = Buffer.allocUnsafe(Math.max(-end, this.scratch.length * 2));
+        // avsc answers a short buffer with -(bytes missing): the value needs length - end bytes.
+        this.scratch = Buffer.allocUnsafe(Math.max(this.scratch.length - end, this.scratch.length * 2));
         end = this.type.encode(value, this.scratch, HEADER);
       }
     } catch (err) {
