@@ -4,10 +4,12 @@
  */
 import { join } from 'node:path';
 import { LocalBlobStore } from '../engine/blob/index.js';
+import { selectBackend } from '../engine/ml/backend.js';
 import type { Pipeline, PipelineServices } from '../engine/pipeline.js';
 import { StreamsBuilder } from '../engine/topology/index.js';
 import { catalogue, DEAD_LETTER_TOPIC, servedProjections } from '../projections/index.js';
 import { imageFeatures } from '../topologies/images/features.js';
+import { DEFAULT_RECIPE } from '../topologies/images/preprocess.js';
 import { importCommand, importUsage } from '../topologies/images/importCommand.js';
 import { Predictor } from '../topologies/images/inference.js';
 import { imageInference } from '../topologies/images/inferenceTopology.js';
@@ -32,6 +34,9 @@ const deadLetterTopics = () => [
 
 /** The model the image topologies and POST /v1/predict serve by default. */
 const IMAGE_MODEL = process.env.SLUICE_IMAGE_MODEL || 'images';
+/** Side of the square RGB input images are resized to (224 for MobileNetV2; smaller for demos and tests). */
+const IMAGE_SIZE = Number(process.env.SLUICE_IMAGE_SIZE || 224);
+const FEATURE_SET = `image-${IMAGE_SIZE}x${IMAGE_SIZE}-rgb`;
 
 interface Shared {
   /** One registry per cluster (a second with the same transactional id fences the first). */
@@ -50,6 +55,8 @@ function shared(ctx: PipelineServices): Promise<Shared> {
   if (!s) {
     s = (async () => {
       const { kafka, registry, dataDir, blobDir } = ctx;
+      // This thread's TensorFlow.js backend (evaluation after training, inference); SLUICE_TF_BACKEND forces one.
+      await selectBackend();
       const modelsDir = join(dataDir, 'models');
       const models = await ModelRegistry.start({ kafka, registry, modelsDir });
       const trainer = await Trainer.start({
@@ -57,6 +64,7 @@ function shared(ctx: PipelineServices): Promise<Shared> {
         registry,
         blobs: new LocalBlobStore(blobDir),
         modelsDir,
+        defaultFeatureSet: FEATURE_SET,
         // Every completed run becomes a version; the first of a model becomes its champion.
         onCompleted: (run, artifactDir, inputShape, featureSet) =>
           models.register({
@@ -85,7 +93,11 @@ export const pipeline: Pipeline = {
     const { kafka, registry, dataDir, blobDir } = ctx;
     const blobs = new LocalBlobStore(blobDir);
     const features = new StreamsBuilder();
-    imageFeatures(features, { registry, blobs });
+    imageFeatures(features, {
+      registry,
+      blobs,
+      recipe: { ...DEFAULT_RECIPE, width: IMAGE_SIZE, height: IMAGE_SIZE },
+    });
     const inference = new StreamsBuilder();
     imageInference(inference, {
       registry,

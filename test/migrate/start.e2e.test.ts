@@ -1,61 +1,15 @@
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import sharp from 'sharp';
-import { freePort, tempDir } from '../helpers/broker.js';
+import { freePort } from '../helpers/broker.js';
 import { freshDatabase, offeredTimescale } from '../helpers/postgres.js';
+import { startSluice } from '../helpers/start.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const fixtures = new URL('./fixtures/suite/', import.meta.url).pathname;
-
-/** `sluice start` on free ports and a fresh data directory; resolves at its "sluice is up" line or its exit. */
-async function start(env: Record<string, string>, args: string[] = []) {
-  const dir = tempDir('sluice-start-');
-  const [broker, registry, postgres] = [await freePort(), await freePort(), await freePort()];
-  const { DATABASE_URL: _, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'engine/cli.ts', 'start', ...args], {
-    cwd: root,
-    env: {
-      ...inherited,
-      SLUICE_LOG_LEVEL: 'silent',
-      SLUICE_DATA_DIR: dir.path,
-      SLUICE_BROKER_LISTEN: `127.0.0.1:${broker}`,
-      SLUICE_REGISTRY_LISTEN: `127.0.0.1:${registry}`,
-      SLUICE_PG_LISTEN: `127.0.0.1:${postgres}`,
-      SLUICE_HTTP_LISTEN: '127.0.0.1:0',
-      SLUICE_MIGRATIONS_DIR: fixtures,
-      // The fixture migrations build no read models: no pipeline, unless a test asks for one.
-      SLUICE_PIPELINE: '',
-      ...env,
-    },
-  }) as ChildProcessWithoutNullStreams;
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  for (let i = 0; i < 1200 && !stdout.includes('sluice is up') && child.exitCode === null; i++)
-    await new Promise((r) => setTimeout(r, 50));
-  const up = stdout.split('\n').find((l) => l.startsWith('sluice is up')) ?? null;
-  return {
-    up,
-    postgres,
-    stderr: () => stderr,
-    exited,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const code = await exited;
-      dir.remove();
-      return code;
-    },
-  };
-}
 
 async function versions(url: string): Promise<number[]> {
   const c = new pg.Client({ connectionString: url });
@@ -71,7 +25,7 @@ async function versions(url: string): Promise<number[]> {
 
 describe('sluice start and PostgreSQL', () => {
   it('without DATABASE_URL starts the embedded PostgreSQL, migrates it and prints its URL', async () => {
-    const s = await start({});
+    const s = await startSluice({});
     try {
       const url = `postgres://postgres@127.0.0.1:${s.postgres}/postgres`;
       assert.ok(s.up, s.stderr());
@@ -89,7 +43,7 @@ describe('sluice start and PostgreSQL', () => {
 
   it('with DATABASE_URL migrates that database and starts no embedded one', async () => {
     const db = await freshDatabase();
-    const s = await start({ DATABASE_URL: db.url });
+    const s = await startSluice({ DATABASE_URL: db.url });
     try {
       assert.ok(s.up, s.stderr());
       const path = (await offeredTimescale(db)) ?? 'absent';
@@ -111,7 +65,7 @@ describe('sluice start and PostgreSQL', () => {
     const shipped = join(root, 'migrations');
     // The ports by flag this time (the environment's are other free ports): flags win.
     const [pgPort, httpPort] = [await freePort(), await freePort()];
-    const s = await start(
+    const s = await startSluice(
       { SLUICE_MIGRATIONS_DIR: shipped, SLUICE_PIPELINE: join(root, 'pipeline/index.ts') },
       ['--pg-port', String(pgPort), '--http-port', String(httpPort)],
     );
@@ -203,7 +157,7 @@ describe('sluice start and PostgreSQL', () => {
   });
 
   it('exits 1 naming the problem when the migrations cannot run', async () => {
-    const s = await start({ SLUICE_MIGRATIONS_DIR: join(fixtures, 'missing') });
+    const s = await startSluice({ SLUICE_MIGRATIONS_DIR: join(fixtures, 'missing') });
     assert.equal(s.up, null);
     assert.equal(await s.exited, 1);
     assert.match(s.stderr(), /sluice: migrations directory .*missing does not exist/);

@@ -42,7 +42,10 @@ export async function loadDataset(opts: {
   blobs: BlobStore;
   featureSet: string;
   labelsUntil?: number | null;
+  /** Only subjects whose label is one of these; default every label. */
+  classes?: readonly string[];
 }): Promise<Dataset> {
+  const wanted = opts.classes ? new Set(opts.classes) : null;
   const labelsDecoder: AvroDeserializer<LabelAssigned> = eventDecoder(
     opts.registry,
     'sluice.labels.LabelAssigned',
@@ -71,6 +74,7 @@ export async function loadDataset(opts: {
   const examples: Example[] = [];
   let shape: number[] | null = null;
   for (const subjectId of [...labels.keys()].sort()) {
+    if (wanted && !wanted.has(labels.get(subjectId)!)) continue;
     const f = features.get(subjectId);
     if (!f) continue;
     const tensor = f.values

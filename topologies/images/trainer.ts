@@ -69,6 +69,8 @@ function hyperparameters(h: Record<string, string>) {
     batchSize: int('batchSize', 32),
     learningRate: num('learningRate', 0.001),
     alpha: num('alpha', 0.35),
+    /** Train on these labels only (comma-separated), e.g. a binary model from a multi-class set. */
+    classes: h.classes === undefined ? undefined : h.classes.split(',').map((c) => c.trim()).filter(Boolean),
   };
   for (const [k, v] of Object.entries(out)) {
     if (typeof v === 'number' && !(Number.isFinite(v) && v > 0))
@@ -184,6 +186,7 @@ export class Trainer {
         blobs: this.opts.blobs,
         featureSet,
         labelsUntil: request.labelsUntil,
+        classes: h.classes,
       });
       if (dataset.classLabels.length < 2) {
         throw new Error(
