@@ -6,24 +6,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError } from '../threads/workerGroup.js';
 import { selectBackend, tf } from './backend.js';
+import { seededRandom } from './random.js';
 import type { EpochMetrics, ModelBuilder, TrainJob, TrainMessage } from './trainWorker.js';
 
 const port = parentPort;
 if (!port) throw new Error('trainThread runs in a worker thread started by trainInWorker');
 const job = workerData as TrainJob;
 const post = (m: TrainMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
-
-/** mulberry32: a small, fast, seedable generator in place of Math.random for this thread. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function optimizer(spec: TrainJob['compile']): tf.Optimizer {
   const lr = spec?.learningRate;

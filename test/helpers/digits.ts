@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { seededRandom } from '../../engine/ml/random.js';
 
 /**
  * Synthetic handwritten-ish digits for training tests, drawn without fonts (none are installed
@@ -16,18 +17,8 @@ const SEGMENTS: Record<string, [number, number, number, number]> = {
 };
 const DIGITS = ['abcdef', 'bc', 'abged', 'abgcd', 'fgbc', 'afgcd', 'afgedc', 'abc', 'abcdefg', 'abcdfg'];
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function digitPng(digit: number, seed: number, size = 32): Promise<Buffer> {
-  const r = random(digit * 1_000_003 + seed);
+  const r = seededRandom(digit * 1_000_003 + seed);
   const between = (lo: number, hi: number) => lo + (hi - lo) * r();
   const jitter = () => between(-1.5, 1.5);
   const bg = Math.round(between(0, 90));

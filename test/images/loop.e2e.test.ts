@@ -88,7 +88,7 @@ describe('the image loop through sluice start', () => {
           assert.equal(res.status, 202, await res.clone().text());
           return ((await res.json()) as { runId: string }).runId;
         };
-        const common = { architecture: 'small-cnn', epochs: '8', batchSize: '32', learningRate: '0.003' };
+        const common = { architecture: 'cnn', epochs: '10', batchSize: '32', learningRate: '0.002' };
         await train('digits', common);
         await train('zero-one', { ...common, epochs: '4', classes: '0,1' });
 

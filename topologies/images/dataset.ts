@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type { BlobStore } from '../../engine/blob/blobStore.js';
 import type { AvroDeserializer, SchemaRegistryLike } from '../../engine/codec/index.js';
 import { type PartitionEnd, readToEnd } from '../../engine/kafka/readToEnd.js';
+import { seededRandom } from '../../engine/ml/random.js';
 import { eventDecoder } from '../../projections/decoders.js';
 import type { FeaturesComputed, LabelAssigned } from '../../schemas/generated/events.js';
 import { FEATURES_TOPIC } from './features.js';
@@ -96,18 +97,6 @@ export async function loadDataset(opts: {
   return { examples, classLabels, shape, offsets };
 }
 
-/** mulberry32: a small seeded PRNG, so a split is a function of the seed alone. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A seeded Fisher-Yates shuffle of the examples, then the first `holdoutFraction` held out. */
 export function split<T>(
   items: readonly T[],
@@ -115,7 +104,7 @@ export function split<T>(
   seed: number,
 ): { train: T[]; holdout: T[] } {
   const shuffled = [...items];
-  const next = random(seed);
+  const next = seededRandom(seed);
   for (let i = shuffled.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];

@@ -60,8 +60,8 @@ function hyperparameters(h: Record<string, string>) {
   const int = (k: string, d: number) => (h[k] === undefined ? d : Number.parseInt(h[k]!, 10));
   const num = (k: string, d: number) => (h[k] === undefined ? d : Number(h[k]));
   const architecture = (h.architecture ?? 'mobilenet-v2') as ImageModelArg['architecture'];
-  if (architecture !== 'mobilenet-v2' && architecture !== 'small-cnn') {
-    throw new Error(`unknown architecture ${architecture}: mobilenet-v2 or small-cnn`);
+  if (architecture !== 'mobilenet-v2' && architecture !== 'small-cnn' && architecture !== 'cnn') {
+    throw new Error(`unknown architecture ${architecture}: mobilenet-v2, cnn or small-cnn`);
   }
   const out = {
     architecture,
