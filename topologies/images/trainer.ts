@@ -70,7 +70,13 @@ function hyperparameters(h: Record<string, string>) {
     learningRate: num('learningRate', 0.001),
     alpha: num('alpha', 0.35),
     /** Train on these labels only (comma-separated), e.g. a binary model from a multi-class set. */
-    classes: h.classes === undefined ? undefined : h.classes.split(',').map((c) => c.trim()).filter(Boolean),
+    classes:
+      h.classes === undefined
+        ? undefined
+        : h.classes
+            .split(',')
+            .map((c) => c.trim())
+            .filter(Boolean),
   };
   for (const [k, v] of Object.entries(out)) {
     if (typeof v === 'number' && !(Number.isFinite(v) && v > 0))
