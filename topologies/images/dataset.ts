@@ -6,9 +6,10 @@ import { seededRandom } from '../../engine/ml/random.js';
 import { eventDecoder } from '../../projections/decoders.js';
 import type { FeaturesComputed, LabelAssigned } from '../../schemas/generated/events.js';
 import { FEATURES_TOPIC } from './features.js';
+import { LABELS_TOPIC } from './ingest.js';
 import { tensorFromBytes } from './preprocess.js';
 
-export const LABELS_TOPIC = 'labels.label.assigned';
+export { LABELS_TOPIC } from './ingest.js';
 
 export interface Example {
   subjectId: string;

@@ -8,6 +8,7 @@ import type {
   SluiceEventName,
   UploadReceived,
 } from '../../schemas/generated/events.js';
+import { UPLOADS_TOPIC } from './ingest.js';
 import {
   DEFAULT_RECIPE,
   type ImageRecipe,
@@ -16,7 +17,7 @@ import {
   tensorBytes,
 } from './preprocess.js';
 
-export const UPLOADS_TOPIC = 'ingest.upload.received';
+export { UPLOADS_TOPIC };
 export const FEATURES_TOPIC = 'features.vector.computed';
 
 /** The catalogue's serde of one event type on its topic (writer and reader: the catalogue's schema). */
